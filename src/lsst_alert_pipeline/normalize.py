@@ -160,7 +160,9 @@ def normalize_rubin(record: dict[str, Any], version: str | None) -> AlertRecord:
     ss_object_id = source.get("ssObjectId")
     ss_object_id = ss_object_id if ss_object_id not in (None, 0) else None
     has_ss_source = (
-        present(record.get("ssSource")) or present(record.get("ssObject")) or ss_object_id is not None
+        present(record.get("ssSource"))
+        or present(record.get("ssObject"))
+        or ss_object_id is not None
     )
     dia_object_id = source.get("diaObjectId")
     return AlertRecord(

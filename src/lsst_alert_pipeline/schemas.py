@@ -137,7 +137,8 @@ class SchemaSource:
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
                     raise UnknownSchemaError(
-                        f"schema id {schema_id} is not in the Schema Registry at {self.registry_url}",
+                        f"schema id {schema_id} is not in the Schema Registry "
+                        f"at {self.registry_url}",
                         schema_id=schema_id,
                     ) from exc
                 raise ConfigurationError(
@@ -174,7 +175,7 @@ class ForcedSchema(SchemaSource):
             self.parsed = parsed_bundled_schema(version_or_path)
         elif os.path.exists(version_or_path):
             self.version = None
-            self.parsed = parse(fastavro.schema.load_schema(version_or_path))
+            self.parsed = fastavro.schema.load_schema(version_or_path)
         else:
             raise ConfigurationError(
                 f"--schema {version_or_path!r} is neither a bundled version "

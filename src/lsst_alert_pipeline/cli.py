@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, config, consumer, exitcodes
+from .config import Settings
 from .decode import decode_message
-from .errors import InvalidMessage
+from .errors import ConfigurationError, InvalidMessage
 from .normalize import normalize
 from .sources import alert_files
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
+log = logging.getLogger("lsst_alert_pipeline")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,3 +76,139 @@ def inspect(paths: tuple[str, ...], as_json: bool) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%Y-%m-%dT%H:%M:%S%z", stream=sys.stderr, force=True)
+
+
+def _kafka_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-X")
+        out[key.strip()] = value
+    return out
+
+
+def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The settings flags shared by `consume` and `config check`."""
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="TOML configuration file (default ./lsst_alerts.toml if present)."),
+        click.option("--from", "from_paths", multiple=True, type=click.Path(),
+                     help="Read alert files or folders instead of Kafka."),
+        click.option("--output-dir", type=click.Path(path_type=Path),
+                     help="Where data/, cutouts/ go (default ./lsst_alerts)."),
+        click.option("--bootstrap-servers", help="Kafka bootstrap.servers."),
+        click.option("--topic", "topics", multiple=True, help="Topic(s) to read."),
+        click.option("--group-id", help="Kafka consumer group (group.id)."),
+        click.option("--preset", type=click.Choice(["antares"]),
+                     help="antares: SASL_SSL + PLAIN, ANTARES's CA, client. topic prefix."),
+        click.option("-X", "kafka_pairs", multiple=True, metavar="KEY=VALUE",
+                     help="Any librdkafka property, e.g. -X security.protocol=SASL_SSL."),
+        click.option("--batch-size", type=int, help="Messages per durable batch (500)."),
+        click.option("--max-messages", type=int, help="Stop after this many messages."),
+        click.option("--duration", type=float, help="Stop after this many seconds."),
+        click.option("--idle-timeout", type=float,
+                     help="Give up after this many seconds without a message while lag > 0."),
+        click.option("--broker-timeout", type=float,
+                     help="Give up after the broker is unreachable this long (300 s)."),
+        click.option("--extra-columns", help="Extra CSV columns, comma separated: "
+                     "ssObjectId,hasSSSource,snr,reliability,dayObs,extendednessCount."),
+        click.option("--schema", help="Force the reader schema: a bundled version or .avsc."),
+        click.option("--fetch-cutouts/--no-fetch-cutouts", "antares_fetch_cutouts",
+                     default=None, help="ANTARES stream: fetch cutouts from the REST API."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _settings(ctx: click.Context, params: dict[str, Any]) -> Settings:
+    kafka = _kafka_pairs(params.pop("kafka_pairs"))
+    if params.get("bootstrap_servers"):
+        kafka["bootstrap.servers"] = params.pop("bootstrap_servers")
+    if params.get("group_id"):
+        kafka["group.id"] = params.pop("group_id")
+    params.pop("bootstrap_servers", None)
+    params.pop("group_id", None)
+    config_file = params.pop("config_file")
+    flags = {k: v for k, v in params.items() if v is not None}
+    if kafka:
+        flags["kafka"] = kafka
+    base = (ctx.obj or {}).get("base_settings")
+    try:
+        return config.load(config_file, flags=flags, base=base)
+    except ConfigurationError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(exitcodes.CONFIG_ERROR)
+
+
+@main.command()
+@consumer_options
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.pass_context
+def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
+    """Consume alerts into daily CSV files and FITS cutouts, each alert exactly once.
+
+    Stops by itself when caught up (lag 0 on every partition), at --max-messages or --duration,
+    or on SIGINT/SIGTERM after committing the current batch. Exit statuses: 0 success,
+    1 internal error, 2 configuration error, 3 broker unreachable, 4 interrupted,
+    5 output not writable, 6 already running, 7 stalled before catching up.
+
+    \b
+    Examples:
+      lsst-alerts consume --bootstrap-servers broker:9092 --topic lsst-extendedness-filtered
+      lsst-alerts consume --preset antares --topic my_stream   # key/secret from environment
+      lsst-alerts consume --from incoming/ --output-dir lsst_alerts
+    """
+    _setup_logging(log_level)
+    settings = _settings(ctx, params)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        log.info("%s received: finishing the current batch, committing, then stopping",
+                 signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    source = ", ".join(settings.from_paths) if settings.from_paths else (
+        f"{settings.kafka.get('bootstrap.servers')} topics {', '.join(settings.topics)}")
+    log.info("LSST Alert Consumer starting: %s -> %s", source, settings.output_dir)
+    summary = consumer.consume(settings, stop)
+    for row in summary.partitions:
+        log.info("partition %s/%s: read %s, committed %s, high watermark %s, lag %s",
+                 row["topic"], row["partition"], row["read"], row["committed"], row["high"],
+                 row["lag"])
+    log.info("LSST Alert Consumer finished (exit %d, %s): %s", summary.exit_code,
+             exitcodes.MEANING.get(summary.exit_code, "?"), summary.line())
+    sys.exit(summary.exit_code)
+
+
+@main.group("config")
+def config_group() -> None:
+    """Show and check the effective configuration."""
+
+
+@config_group.command("check")
+@consumer_options
+@click.pass_context
+def config_check(ctx: click.Context, **params: Any) -> None:
+    """Print the effective configuration (secrets masked) after validating it.
+
+    \b
+    Example:
+      LSST_ALERTS_KAFKA_SASL_PASSWORD=... lsst-alerts config check --preset antares --topic s
+    """
+    settings = _settings(ctx, params)
+    click.echo(json.dumps(config.masked(settings), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

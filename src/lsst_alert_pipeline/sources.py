@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .messages import Message
+
 ALERT_SUFFIXES = {".avro", ".wire", ".bin", ".alert", ".zlib", ".bson"}
 
 
@@ -21,3 +23,33 @@ def alert_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             yield path
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")
+
+
+class FileSource:
+    """Alert files as messages: each file is one message (an OCF file may hold many alerts).
+
+    Files carry no offsets: the ledger is what keeps a second pass from writing anything twice."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]):
+        self.files = list(alert_files(paths))
+        self.position = 0
+
+    def poll_batch(self, max_messages: int, timeout: float) -> list[Message]:
+        chosen = self.files[self.position:self.position + max_messages]
+        self.position += len(chosen)
+        return [Message(path.read_bytes(), str(path)) for path in chosen]
+
+    def commit(self, messages: list[Message]) -> None:
+        """Nothing to commit: the ledger records what was written."""
+
+    def caught_up(self) -> bool:
+        return self.position >= len(self.files)
+
+    def broker_down_for(self) -> float:
+        return 0.0
+
+    def partition_report(self) -> list[dict[str, int | str]]:
+        return []
+
+    def close(self) -> None:
+        """Files need no closing."""

@@ -1,0 +1,21 @@
+"""Exit statuses of `lsst-alerts consume` (and run_lsst_consumer.sh): one meaning each."""
+
+OK = 0  # caught up (lag 0), or the --max-messages / --duration limit was reached
+INTERNAL_ERROR = 1  # a bug: the traceback is in the log; nothing uncommitted was acknowledged
+CONFIG_ERROR = 2  # bad configuration or command line: the message says what to fix
+BROKER_UNREACHABLE = 3  # broker down past --broker-timeout, or credentials refused
+INTERRUPTED = 4  # SIGINT/SIGTERM: the current batch was finished and committed first
+OUTPUT_ERROR = 5  # output directory not writable (disk full, read-only): nothing committed
+ALREADY_RUNNING = 6  # another consumer holds the lock on this output directory
+STALLED = 7  # no message for --idle-timeout seconds while lag was still above 0
+
+MEANING = {
+    OK: "success",
+    INTERNAL_ERROR: "internal error",
+    CONFIG_ERROR: "configuration error",
+    BROKER_UNREACHABLE: "broker unreachable",
+    INTERRUPTED: "interrupted",
+    OUTPUT_ERROR: "output not writable",
+    ALREADY_RUNNING: "already running",
+    STALLED: "stalled before catching up",
+}

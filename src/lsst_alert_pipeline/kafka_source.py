@@ -1,0 +1,189 @@
+"""Kafka as a source: confluent-kafka with manual commits of what the pipeline made durable.
+
+Offsets are committed only by `commit(messages)`, which the pipeline calls after the outputs of
+those messages are durable (DESIGN.md, delivery guarantees); auto-commit is always off.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
+
+from .errors import ConfigurationError
+from .messages import Message
+
+log = logging.getLogger(__name__)
+
+# Defaults a user may override; a short session makes a cron run's group form in seconds, not ~23.
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "group.id": "lsst-alert-consumer",
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 10000,
+    "fetch.message.max.bytes": 10 * 1024 * 1024,
+}
+# Ours to decide, whatever the configuration says: commits follow durability, never a timer.
+CONSUMER_FORCED: dict[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
+NOT_FOR_LIBRDKAFKA = {"schema.registry.url"}
+
+
+class BrokerUnreachable(Exception):  # noqa: N818
+    """The broker cannot be reached or refuses our credentials."""
+
+
+class KafkaSource:
+    def __init__(self, config: dict[str, Any], topics: list[str]):
+        self.topics = topics
+        self.down_since: float | None = None
+        self.last_error: str | None = None
+        self.auth_error: str | None = None
+        self.read: dict[tuple[str, int], int] = {}
+        self.committed_next: dict[tuple[str, int], int] = {}
+        self.assignment: list[TopicPartition] = []
+        settings = {**CONSUMER_DEFAULTS,
+                    **{k: v for k, v in config.items() if k not in NOT_FOR_LIBRDKAFKA},
+                    **CONSUMER_FORCED, "error_cb": self._on_error}
+        try:
+            self.consumer = Consumer(settings)
+        except KafkaException as exc:
+            raise ConfigurationError(f"Kafka configuration rejected: {exc.args[0].str()}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"Kafka configuration rejected: {exc}") from exc
+
+    def _on_error(self, error: KafkaError) -> None:
+        code = error.code()
+        self.last_error = error.str()
+        if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
+                    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED):
+            self.auth_error = error.str()
+        lost = (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE)
+        if code in lost and self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning("broker connection lost (%s); librdkafka keeps retrying with backoff",
+                        error.str())
+        if error.fatal():
+            self.auth_error = self.auth_error or error.str()
+
+    def connect(self, timeout: float = 15.0) -> None:
+        """Check the broker answers and the topics exist, then subscribe."""
+        try:
+            metadata = self.consumer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            detail = self.auth_error or self.last_error or exc.args[0].str()
+            raise BrokerUnreachable(
+                f"cannot reach the Kafka broker ({detail}); check bootstrap.servers, "
+                "security.protocol and the SASL/SSL settings") from exc
+        if self.auth_error:
+            raise BrokerUnreachable(f"the broker refused our credentials: {self.auth_error}")
+        missing = [topic for topic in self.topics if topic not in metadata.topics]
+        if missing:
+            visible = sorted(t for t in metadata.topics if not t.startswith("__"))
+            raise ConfigurationError(
+                f"topic(s) {', '.join(missing)} not found on the broker; the credentials see: "
+                f"{', '.join(visible) or 'no topics'}")
+        self.consumer.subscribe(self.topics, on_assign=self._on_assign,
+                                on_revoke=self._on_revoke)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assignment = list(partitions)
+        log.info("assigned %s", ", ".join(f"{p.topic}/{p.partition}" for p in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # The pipeline commits every batch before polling again, so nothing is in flight here.
+        gone = {(p.topic, p.partition) for p in partitions}
+        self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in gone]
+
+    def poll_batch(self, max_messages: int, timeout: float) -> list[Message]:
+        try:
+            polled = self.consumer.consume(num_messages=max_messages, timeout=timeout)
+        except KafkaException as exc:
+            raise BrokerUnreachable(f"consuming failed: {exc.args[0].str()}") from exc
+        if self.auth_error:
+            raise BrokerUnreachable(f"the broker refused our credentials: {self.auth_error}")
+        batch = []
+        for message in polled:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.fatal():
+                    raise BrokerUnreachable(f"fatal consumer error: {error.str()}")
+                log.warning("consumer error: %s", error.str())
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            assert topic is not None and partition is not None
+            payload = message.value() or b""
+            batch.append(Message(payload, f"{topic}/{partition}/{offset}", topic, partition,
+                                 offset))
+            key = (topic, partition)
+            self.read[key] = self.read.get(key, 0) + 1
+        if polled:
+            self.down_since = None
+        return batch
+
+    def commit(self, messages: list[Message]) -> None:
+        """Commit, per partition, the offset after the last of these messages (sync, retried)."""
+        next_offsets: dict[tuple[str, int], int] = {}
+        for message in messages:
+            if message.topic is None or message.partition is None or message.offset is None:
+                continue
+            key = (message.topic, message.partition)
+            next_offsets[key] = max(next_offsets.get(key, 0), message.offset + 1)
+        if not next_offsets:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        delay = 0.5
+        for attempt in range(8):
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+                self.committed_next.update(next_offsets)
+                return
+            except KafkaException as exc:
+                log.warning("offset commit failed (%s), attempt %d; retrying in %.1f s",
+                            exc.args[0].str(), attempt + 1, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10)
+        raise BrokerUnreachable("could not commit offsets after 8 attempts; outputs are safe and "
+                                "the ledger skips them when the broker redelivers")
+
+    def _next_offset(self, tp: TopicPartition) -> int | None:
+        key = (tp.topic, tp.partition)
+        if key in self.committed_next:
+            return self.committed_next[key]
+        committed = self.consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=10)
+        offset = committed[0].offset
+        return None if offset == OFFSET_INVALID or offset < 0 else int(offset)
+
+    def partition_report(self) -> list[dict[str, int | str]]:
+        """Per assigned partition: read this run, committed position, high watermark, lag."""
+        report: list[dict[str, int | str]] = []
+        for tp in self.assignment:
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=10, cached=False)
+            position = self._next_offset(tp)
+            start = low if position is None else max(position, low)
+            report.append({"topic": tp.topic, "partition": tp.partition,
+                           "read": self.read.get((tp.topic, tp.partition), 0),
+                           "committed": -1 if position is None else position,
+                           "low": low, "high": high, "lag": max(high - start, 0)})
+        return report
+
+    def caught_up(self) -> bool:
+        """Lag 0 on every assigned partition, watermarks read afresh (never just 'quiet')."""
+        if not self.assignment:
+            return False
+        try:
+            return all(row["lag"] == 0 for row in self.partition_report())
+        except KafkaException:
+            return False
+
+    def broker_down_for(self) -> float:
+        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()
+        except (KafkaException, RuntimeError):
+            log.warning("closing the consumer failed; the group rebalances after its timeout")

@@ -1,0 +1,111 @@
+"""The ledger: which alerts are durably written, how long each CSV file durably is, run history.
+
+It lives in the output directory (`state/ledger.sqlite`). It is what makes a redelivered or
+replayed alert a no-op (each alert exactly once) and what recovery truncates CSV files back to.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    dia_source_id TEXT PRIMARY KEY,
+    csv_file TEXT NOT NULL,
+    written_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS csv_files (name TEXT PRIMARY KEY, length INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS deadletters (
+    name TEXT PRIMARY KEY, reason TEXT NOT NULL, written_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    outcome TEXT,
+    exit_code INTEGER,
+    summary TEXT
+);
+"""
+
+
+class Ledger:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None)
+        # FULL: a committed batch survives power loss; WAL keeps commits to one fsync.
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def known(self, dia_source_ids: Iterable[str]) -> set[str]:
+        """Those of the ids already durably written."""
+        ids = list(dia_source_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT dia_source_id FROM alerts WHERE dia_source_id IN ({marks})", chunk)
+            found.update(row[0] for row in rows)
+        return found
+
+    def csv_lengths(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT name, length FROM csv_files").fetchall())
+
+    def record_batch(self, written: list[tuple[str, str]], csv_lengths: dict[str, int],
+                     deadletters: list[tuple[str, str]]) -> None:
+        """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters."""
+        now = time.time()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?)",
+                [(dia_source_id, csv, now) for dia_source_id, csv in written])
+            self.db.executemany(
+                "INSERT INTO csv_files VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET length=excluded.length",
+                list(csv_lengths.items()))
+            self.db.executemany(
+                "INSERT OR REPLACE INTO deadletters VALUES (?, ?, ?)",
+                [(name, reason, now) for name, reason in deadletters])
+
+    def forget_csv(self, name: str) -> None:
+        """Retention removed a CSV file: its alerts stay known, so a replay does not revive it."""
+        with self.db:
+            self.db.execute("DELETE FROM csv_files WHERE name = ?", (name,))
+
+    def deadletter_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM deadletters").fetchone()[0])
+
+    def alert_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0])
+
+    def start_run(self) -> int:
+        with self.db:
+            cursor = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (time.time(),))
+        return int(cursor.lastrowid or 0)
+
+    def end_run(self, run_id: int, outcome: str, exit_code: int, summary: dict[str, Any]) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE runs SET ended_at=?, outcome=?, exit_code=?, summary=? WHERE id=?",
+                (time.time(), outcome, exit_code, json.dumps(summary), run_id))
+
+    def last_run(self) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT started_at, ended_at, outcome, exit_code, summary FROM runs "
+            "ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        return {"started_at": row[0], "ended_at": row[1], "outcome": row[2],
+                "exit_code": row[3], "summary": json.loads(row[4]) if row[4] else None}

@@ -1,0 +1,120 @@
+"""The output directory: its layout, the one-writer lock, crash recovery and the durability point.
+
+Layout (the specification's, plus two folders of our own):
+    data/lsst_alerts_YYYYMMDD.csv      one CSV per observing night (dayObs)
+    cutouts/<diaSourceId>_<kind>_<YYYYMMDD_HHMMSS>.fits
+    deadletter/                         undecodable messages and why
+    state/ledger.sqlite, state/lock     what is durably written; who is writing
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from .ledger import Ledger
+
+TEMP_PREFIX = ".tmp-"
+
+
+class AlreadyRunning(Exception):  # noqa: N818
+    """Another consumer holds the lock on this output directory."""
+
+
+class OutputError(Exception):
+    """The output directory cannot be written (full disk, read-only, permissions)."""
+
+
+def _load_syncfs() -> object | None:
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    libc = ctypes.CDLL(name, use_errno=True)
+    return getattr(libc, "syncfs", None)
+
+
+_SYNCFS = _load_syncfs()
+
+
+class OutputDir:
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        self.data = self.root / "data"
+        self.cutouts = self.root / "cutouts"
+        self.deadletter = self.root / "deadletter"
+        self.state = self.root / "state"
+        self._lock_fd: int | None = None
+        self.ledger: Ledger | None = None
+
+    def open(self) -> OutputDir:
+        """Create the layout, take the lock, open the ledger and undo any half-written batch."""
+        try:
+            for folder in (self.data, self.cutouts, self.deadletter, self.state):
+                folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output directory {self.root}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another consumer is writing to {self.root} (lock {self.state / 'lock'})"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+        self.ledger = Ledger(self.state / "ledger.sqlite")
+        self.recover()
+        return self
+
+    def close(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> OutputDir:
+        return self.open()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def recover(self) -> None:
+        """Cut every CSV back to the length the ledger vouches for and drop temp files.
+
+        Rows past that length belong to a batch whose offsets were never committed: the broker
+        delivers those messages again and they are written again, once."""
+        assert self.ledger is not None
+        lengths = self.ledger.csv_lengths()
+        for csv in self.data.glob("lsst_alerts_*.csv"):
+            durable = lengths.get(csv.name, 0)
+            if csv.stat().st_size > durable:
+                if durable == 0:
+                    csv.unlink()
+                else:
+                    with open(csv, "r+b") as handle:
+                        handle.truncate(durable)
+        for folder in (self.cutouts, self.deadletter):
+            for temp in folder.glob(TEMP_PREFIX + "*"):
+                temp.unlink(missing_ok=True)
+
+    def make_durable(self) -> None:
+        """One durability point per batch: sync the output file system (data and renames)."""
+        if _SYNCFS is not None:
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                if _SYNCFS(fd) != 0:  # type: ignore[operator]
+                    err = ctypes.get_errno()
+                    raise OutputError(f"syncfs({self.root}) failed: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+        else:
+            os.sync()

@@ -1,0 +1,233 @@
+"""Wires source -> decode -> normalize -> sinks -> commit, and owns the order of durability.
+
+For each batch (`deliver`): write cutouts, CSV rows and dead letters (no sync) -> one sync of the
+output file system -> record the batch in the ledger (one SQLite commit) -> commit Kafka offsets.
+A crash anywhere in between leaves rows the ledger does not vouch for; `OutputDir.recover` cuts
+them off at the next start and the broker delivers those messages again (DESIGN.md, delivery).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import exitcodes
+from .decode import decode_message
+from .errors import InvalidMessage
+from .messages import Message
+from .normalize import AlertRecord, normalize
+from .outputdir import OutputDir, OutputError
+from .progress import Progress
+from .schemas import SchemaSource
+from .sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
+from .sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
+from .sinks.deadletter import write_deadletter
+
+log = logging.getLogger(__name__)
+
+CutoutFetcher = Callable[[AlertRecord], dict[str, bytes | None]]
+
+
+class Source(Protocol):
+    def poll_batch(self, max_messages: int, timeout: float) -> list[Message]: ...
+    def commit(self, messages: list[Message]) -> None: ...
+    def caught_up(self) -> bool: ...
+    def broker_down_for(self) -> float: ...
+    def partition_report(self) -> list[dict[str, int | str]]: ...
+
+
+@dataclass
+class RunOptions:
+    batch_size: int = 500
+    max_messages: int | None = None
+    duration: float | None = None
+    idle_timeout: float = 60.0
+    broker_timeout: float = 300.0
+    poll_timeout: float = 1.0
+    extra_columns: tuple[str, ...] = ()
+
+
+@dataclass
+class RunSummary:
+    messages: int = 0
+    alerts_written: int = 0
+    already_written: int = 0
+    deadlettered: int = 0
+    missing_cutouts: int = 0
+    outcome: str = "running"
+    exit_code: int = exitcodes.OK
+    elapsed: float = 0.0
+    partitions: list[dict[str, int | str]] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
+                f"{self.alerts_written:,} alerts, {self.already_written:,} already on disk, "
+                f"{self.deadlettered:,} dead-lettered, {self.missing_cutouts:,} missing cutouts, "
+                f"in {self.elapsed:.1f} s")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (
+            "messages", "alerts_written", "already_written", "deadlettered", "missing_cutouts",
+            "outcome", "exit_code", "elapsed", "partitions")}
+
+
+@dataclass
+class BatchOutcome:
+    written: list[tuple[str, str]] = field(default_factory=list)
+    csv_lengths: dict[str, int] = field(default_factory=dict)
+    deadletters: list[tuple[str, str]] = field(default_factory=list)
+    already_written: int = 0
+    missing_cutouts: int = 0
+
+
+class Pipeline:
+    def __init__(self, output: OutputDir, schemas: SchemaSource | None = None,
+                 extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None):
+        self.output = output
+        self.schemas = schemas or SchemaSource()
+        self.extra_columns = extra_columns
+        self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
+        self.fetch_cutouts = fetch_cutouts
+
+    def deliver(self, source: Source, messages: list[Message]) -> BatchOutcome:
+        """The one place that orders writes, the sync, the ledger and the offset commit."""
+        assert self.output.ledger is not None
+        try:
+            outcome = self.write(messages)
+            self.output.make_durable()
+        except OSError as exc:
+            raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
+        self.output.ledger.record_batch(outcome.written, outcome.csv_lengths, outcome.deadletters)
+        source.commit(messages)
+        return outcome
+
+    def write(self, messages: list[Message]) -> BatchOutcome:
+        """Decode, skip what the ledger knows, and write files for the rest (not yet durable)."""
+        assert self.output.ledger is not None
+        outcome = BatchOutcome()
+        decoded: list[tuple[Message, int, AlertRecord]] = []
+        for message in messages:
+            try:
+                records = [normalize(alert)
+                           for alert in decode_message(message.payload, self.schemas)]
+            except InvalidMessage as exc:
+                self._dead(outcome, message, message.origin, exc)
+                continue
+            decoded.extend((message, index, record) for index, record in enumerate(records))
+        ids = [str(record.diaSourceId) for _, _, record in decoded]
+        known = self.output.ledger.known(ids)
+        processed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        rows: dict[str, list[list[Any]]] = {}
+        for message, index, record in decoded:
+            key = str(record.diaSourceId)
+            if key in known:
+                outcome.already_written += 1
+                continue
+            origin = message.origin if index == 0 else f"{message.origin}#{index}"
+            try:
+                row = self._write_alert(record, processed_at, outcome)
+            except InvalidMessage as exc:
+                self._dead(outcome, message, origin, exc)
+                continue
+            known.add(key)
+            day = record.day_obs or dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+            rows.setdefault(csv_name(day), []).append(row)
+            outcome.written.append((key, csv_name(day)))
+        outcome.csv_lengths = self.csv.append(rows)
+        return outcome
+
+    def _write_alert(self, record: AlertRecord, processed_at: str,
+                     outcome: BatchOutcome) -> list[Any]:
+        if not isinstance(record.diaSourceId, int) or record.diaSourceId <= 0:
+            raise InvalidMessage(f"alert has no usable diaSourceId ({record.diaSourceId!r})")
+        cutouts = record.cutouts
+        if self.fetch_cutouts is not None and not any(cutouts.values()):
+            cutouts = self.fetch_cutouts(record)
+        for kind, blob in cutouts.items():
+            if blob is not None:
+                check_fits(kind, blob)
+        stamp = observation_stamp(record.mjd)
+        paths = []
+        for kind, blob in cutouts.items():
+            if blob is None:
+                outcome.missing_cutouts += 1
+                paths.append("")
+                continue
+            name = cutout_name(record.diaSourceId, kind, stamp)
+            write_cutout(self.output.cutouts, name, blob)
+            paths.append(f"cutouts/{name}")
+        row = [record.alertId, record.diaSourceId, record.diaObjectId, record.ra, record.dec,
+               record.mjd, record.filterName, record.psFlux, record.psFluxErr,
+               record.extendednessMedian, record.extendednessMin, record.extendednessMax,
+               *paths, processed_at]
+        extras = {"dayObs": record.day_obs, **{name: getattr(record, name, None)
+                                                for name in self.extra_columns
+                                                if name != "dayObs"}}
+        row.extend(extras.get(name) for name in self.extra_columns)
+        return row
+
+    def _dead(self, outcome: BatchOutcome, message: Message, origin: str,
+              exc: InvalidMessage) -> None:
+        details: dict[str, Any] = {}
+        if exc.schema_id is not None:
+            details["schema_id"] = exc.schema_id
+        if exc.__cause__ is not None:
+            details["exception"] = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
+        name = write_deadletter(self.output.deadletter, origin, message.payload, exc.reason,
+                                details)
+        outcome.deadletters.append((name, exc.reason))
+        log.warning("dead-lettered %s: %s", origin, exc.reason)
+
+
+def run(source: Source, pipeline: Pipeline, options: RunOptions,
+        stop: threading.Event | None = None, progress: Progress | None = None) -> RunSummary:
+    """Consume batches until caught up, a limit, a signal or a failure; return the summary."""
+    stop = stop or threading.Event()
+    progress = progress or Progress()
+    summary = RunSummary()
+    started = last_message = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if stop.is_set():
+            summary.outcome, summary.exit_code = "interrupted", exitcodes.INTERRUPTED
+            break
+        if options.max_messages is not None and summary.messages >= options.max_messages:
+            summary.outcome = "message limit reached"
+            break
+        if options.duration is not None and now - started >= options.duration:
+            summary.outcome = "duration limit reached"
+            break
+        want = options.batch_size
+        if options.max_messages is not None:
+            want = min(want, options.max_messages - summary.messages)
+        batch = source.poll_batch(want, options.poll_timeout)
+        if batch:
+            outcome = pipeline.deliver(source, batch)
+            summary.messages += len(batch)
+            summary.alerts_written += len(outcome.written)
+            summary.already_written += outcome.already_written
+            summary.deadlettered += len(outcome.deadletters)
+            summary.missing_cutouts += outcome.missing_cutouts
+            last_message = time.monotonic()
+            progress.update(summary.alerts_written, summary.already_written,
+                            summary.deadlettered)
+            continue
+        if source.caught_up():
+            summary.outcome = "caught up"
+            break
+        if source.broker_down_for() > options.broker_timeout:
+            summary.outcome, summary.exit_code = ("broker unreachable",
+                                                  exitcodes.BROKER_UNREACHABLE)
+            break
+        if now - last_message >= options.idle_timeout:
+            summary.outcome, summary.exit_code = "stalled", exitcodes.STALLED
+            break
+    progress.finish()
+    summary.elapsed = time.monotonic() - started
+    summary.partitions = source.partition_report()
+    return summary

@@ -1,0 +1,146 @@
+"""The consumer against a real Kafka-protocol broker: outputs, exactly once, failures named."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+
+from lsst_alert_pipeline import config, consumer, exitcodes
+from lsst_alert_pipeline.decode import decode_message
+from lsst_alert_pipeline.normalize import normalize
+from lsst_alert_pipeline.sinks.csv import SPEC_COLUMNS, cell
+
+from .alerts import csv_rows, many_real_alerts, real_wire_payloads
+
+pytestmark = pytest.mark.kafka
+
+
+def settings_for(broker, topic: str, output: Path, **extra):
+    flags = {"topics": [topic], "output_dir": str(output), "idle_timeout": 20,
+             "kafka": {"bootstrap.servers": broker.bootstrap, "group.id": f"g-{topic}",
+                       "session.timeout.ms": 6000}}
+    flags.update(extra)
+    return config.load(environ={}, flags=flags)
+
+
+def test_consume_writes_every_alert_once_with_exact_values(real_alerts, broker, topic,
+                                                           tmp_path: Path) -> None:
+    payloads = many_real_alerts(60)
+    broker.produce(topic, payloads)
+    summary = consumer.consume(settings_for(broker, topic, tmp_path))
+    assert summary.exit_code == exitcodes.OK and summary.outcome == "caught up"
+    assert summary.alerts_written == 60 and summary.deadlettered == 0
+    rows = csv_rows(tmp_path)
+    assert len(rows) == 60
+    for path in (tmp_path / "data").glob("*.csv"):
+        assert path.read_text().splitlines()[0] == ",".join(SPEC_COLUMNS)
+    by_id = {row["diaSourceId"]: row for row in rows}
+    for payload in payloads:
+        record = normalize(decode_message(payload)[0])
+        row = by_id[str(record.diaSourceId)]
+        for column in SPEC_COLUMNS[:12]:
+            assert row[column] == cell(getattr(record, column)), column
+        for kind, blob in record.cutouts.items():
+            written = (tmp_path / row[f"{kind}_cutout_path"]).read_bytes()
+            assert written == blob
+            with fits.open(io.BytesIO(written)) as hdus:
+                assert hdus[0].data is not None
+    assert summary.partitions[0]["lag"] == 0
+    again = consumer.consume(settings_for(broker, topic, tmp_path))
+    assert again.exit_code == exitcodes.OK and again.alerts_written == 0
+    assert len(csv_rows(tmp_path)) == 60
+
+
+def test_replaying_the_topic_into_the_same_output_adds_nothing(real_alerts, broker, topic,
+                                                               tmp_path: Path) -> None:
+    broker.produce(topic, real_wire_payloads())
+    first = consumer.consume(settings_for(broker, topic, tmp_path))
+    before = {p: p.read_bytes() for p in (tmp_path / "data").glob("*.csv")}
+    replay = settings_for(broker, topic, tmp_path)
+    replay.kafka["group.id"] = "a-new-group-reads-from-the-start"
+    second = consumer.consume(replay)
+    assert first.alerts_written == len(real_wire_payloads())
+    assert second.alerts_written == 0 and second.already_written == first.alerts_written
+    assert {p: p.read_bytes() for p in (tmp_path / "data").glob("*.csv")} == before
+
+
+def test_poison_messages_are_dead_lettered_and_committed(real_alerts, broker, topic,
+                                                         tmp_path: Path) -> None:
+    good = real_wire_payloads()[:3]
+    poison = [b"\x00\x00\x00\x03\x84" + b"\x01" * 40, b"garbage", good[0][:500]]
+    broker.produce(topic, [good[0], poison[0], good[1], poison[1], poison[2], good[2]])
+    summary = consumer.consume(settings_for(broker, topic, tmp_path))
+    assert summary.exit_code == exitcodes.OK
+    assert summary.alerts_written == 3 and summary.deadlettered == 3
+    kept = sorted((tmp_path / "deadletter").glob("*.bin"))
+    assert sorted(p.read_bytes() for p in kept) == sorted(poison)
+    reasons = [p.with_suffix(".json").read_text() for p in kept]
+    assert any("schema id 900" in r for r in reasons)
+    assert any("leading bytes" in r for r in reasons)
+    assert summary.partitions[0]["lag"] == 0
+
+
+def test_misconfigured_authentication_fails_fast(broker, topic, tmp_path: Path) -> None:
+    settings = settings_for(broker, topic, tmp_path, broker_timeout=5)
+    settings.kafka.update({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "PLAIN",
+                           "sasl.username": "key", "sasl.password": "wrong-secret"})
+    started = time.monotonic()
+    summary = consumer.consume(settings)
+    assert summary.exit_code == exitcodes.BROKER_UNREACHABLE
+    assert time.monotonic() - started < 40
+    assert not list((tmp_path / "data").glob("*.csv"))
+
+
+def test_unreachable_broker_exits_with_its_status(tmp_path: Path) -> None:
+    from lsst_alert_pipeline.testbroker import free_port
+
+    settings = config.load(environ={}, flags={
+        "output_dir": str(tmp_path), "kafka": {"bootstrap.servers": f"127.0.0.1:{free_port()}"}})
+    summary = consumer.consume(settings)
+    assert summary.exit_code == exitcodes.BROKER_UNREACHABLE
+
+
+def test_sigterm_mid_run_then_restart_writes_every_alert_once(real_alerts, broker, topic,
+                                                              tmp_path: Path) -> None:
+    payloads = many_real_alerts(400)
+    broker.produce(topic, payloads)
+    command = [sys.executable, "-m", "lsst_alert_pipeline.cli", "consume", "--bootstrap-servers",
+               broker.bootstrap, "--topic", topic, "--output-dir", str(tmp_path),
+               "--batch-size", "20", "-X", "session.timeout.ms=6000", "--idle-timeout", "20"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((tmp_path / "cutouts").glob("*"))) < 60:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == exitcodes.INTERRUPTED, stderr
+    assert "SIGTERM received" in stderr
+    interrupted_rows = len(csv_rows(tmp_path))
+    assert 0 < interrupted_rows < 400
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                              env={**os.environ})
+    assert finished.returncode == exitcodes.OK, finished.stderr
+    ids = [row["diaSourceId"] for row in csv_rows(tmp_path)]
+    assert len(ids) == len(set(ids)) == 400
+
+
+def test_csv_has_no_nan_text_and_reads_back(real_alerts, broker, topic, tmp_path: Path) -> None:
+    broker.produce(topic, real_wire_payloads())
+    consumer.consume(settings_for(broker, topic, tmp_path, extra_columns=["ssObjectId",
+                                                                          "hasSSSource"]))
+    for path in (tmp_path / "data").glob("*.csv"):
+        text = path.read_text()
+        assert "nan" not in text.lower()
+        header = next(csv.reader(io.StringIO(text)))
+        assert header == [*SPEC_COLUMNS, "ssObjectId", "hasSSSource"]
+    sso = [r for r in csv_rows(tmp_path) if r["hasSSSource"] == "true"]
+    assert len(sso) == 6 and all(r["ssObjectId"] for r in sso)

@@ -11,6 +11,7 @@ import click
 from . import __version__
 from .decode import decode_message
 from .errors import InvalidMessage
+from .filtering import FilterResult, load_filter, run_filter, summarize
 from .normalize import normalize
 from .sources import alert_files
 
@@ -69,3 +70,50 @@ def inspect(paths: tuple[str, ...], as_json: bool) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
+def _filter_line(result: FilterResult) -> str:
+    took = "" if result.seconds is None else f" ({result.seconds * 1000:.2f} ms)"
+    return f"{result.outcome}: {result.diaSourceId or result.path}{took}: {result.reason}"
+
+
+@main.command("filter-test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--filter",
+    "filter_path",
+    type=click.Path(dir_okay=False),
+    help="Filter file to run (default: the bundled antares_extendedness_filter.py).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert (JSON Lines).")
+def filter_test(paths: tuple[str, ...], filter_path: str | None, as_json: bool) -> None:
+    """Run the ANTARES filter through the real DevKit on alert files, as ANTARES would.
+
+    Prints passed / failed / skipped / errored counts, the reason for each failure and the time
+    per locus as the DevKit's filter_report measures it. Exits 1 only if an alert errored.
+
+    \b
+    Example:
+      lsst-alerts filter-test ../shared/real-alerts/rubin/derived_wire_v10_0
+      lsst-alerts filter-test --filter my_filter.py --json alerts/ | head -3
+    """
+    try:
+        filter_class = load_filter(filter_path)
+        results = []
+        for result in run_filter(paths, filter_class):
+            results.append(result)
+            if as_json:
+                click.echo(json.dumps(result.as_json()))
+            else:
+                click.echo(_filter_line(result))
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    summary = summarize(results)
+    counts = summary.counts
+    line = ", ".join(f"{counts[name]} {name}" for name in counts)
+    if summary.median_seconds is not None and summary.max_seconds is not None:
+        line += (
+            f"; DevKit time per locus: median {summary.median_seconds * 1000:.2f} ms, "
+            f"max {summary.max_seconds * 1000:.2f} ms"
+        )
+    click.echo(f"{filter_class.__name__}: {line}", err=as_json)
+    if counts["errored"]:
+        sys.exit(EXIT_BAD_INPUT)

@@ -102,7 +102,7 @@ def test_passing_locus_properties_read_back_by_the_consumer(alerts) -> None:
     assert extfilter.LsstExtendednessFilter().run(locus).status == "Succeeded"
     message = {"id": locus.id, "ra": locus.ra, "dec": locus.dec,
                "properties": locus.properties, "tags": sorted(locus.tags)}
-    received, sent = normalize_locus(message), normalize(DecodedAlert("rubin", alert.record, "wire"))
+    received, sent = normalize_locus(message), normalize(alert)
     for name in ("diaSourceId", "mjd", "filterName", "psFlux", "psFluxErr", "extendednessMedian",
                  "extendednessMin", "extendednessMax", "extendednessCount", "ssObjectId",
                  "hasSSSource"):

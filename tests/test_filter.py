@@ -287,3 +287,22 @@ def test_filter_test_cli_skips_ztf_alerts(real_alerts: Path) -> None:
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines and all(line["outcome"] == "skipped" for line in lines)
     assert all("not a Rubin alert" in line["reason"] for line in lines)
+
+
+def test_filter_test_cli_exits_non_zero_only_when_the_filter_errors(
+    real_alerts: Path, tmp_path: Path
+) -> None:
+    crashing = tmp_path / "crashing_filter.py"
+    crashing.write_text(
+        "from antares_devkit.models import BaseFilter\n\n\n"
+        "class Crashing(BaseFilter):\n"
+        "    TRIGGERING_SURVEY = 'lsst'\n\n"
+        "    def _run(self, locus):\n"
+        "        raise RuntimeError('boom')\n"
+    )
+    folder = str(real_alerts / "rubin/derived_wire_v10_0")
+    done = CliRunner().invoke(main, ["filter-test", "--filter", str(crashing), "--json", folder])
+    assert done.exit_code == 1
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 7
+    assert all(line["outcome"] == "errored" and "boom" in line["reason"] for line in lines)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .decode import decode_message
 from .errors import InvalidMessage
-from .filtering import FilterResult, load_filter, run_filter, summarize
 from .normalize import normalize
 from .sources import alert_files
+
+if TYPE_CHECKING:
+    from .filtering import FilterResult
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -95,16 +97,19 @@ def filter_test(paths: tuple[str, ...], filter_path: str | None, as_json: bool) 
       lsst-alerts filter-test ../shared/real-alerts/rubin/derived_wire_v10_0
       lsst-alerts filter-test --filter my_filter.py --json alerts/ | head -3
     """
+    # Imported here: the DevKit pulls in pandas and astropy, which the other commands never need.
+    from .filtering import load_filter, run_filter, summarize
+
     try:
         filter_class = load_filter(filter_path)
-        results = []
+    except Exception as exc:  # a user's filter file can fail to import in any way: say why
+        raise click.ClickException(f"cannot load the filter {filter_path}: {exc!r}") from exc
+    results = []
+    try:
         for result in run_filter(paths, filter_class):
             results.append(result)
-            if as_json:
-                click.echo(json.dumps(result.as_json()))
-            else:
-                click.echo(_filter_line(result))
-    except (FileNotFoundError, ValueError) as exc:
+            click.echo(json.dumps(result.as_json()) if as_json else _filter_line(result))
+    except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     summary = summarize(results)
     counts = summary.counts

@@ -7,12 +7,15 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lsst_alert_pipeline import antares_extendedness_filter as extfilter
 from lsst_alert_pipeline import normalize as normalize_module
@@ -306,3 +309,17 @@ def test_filter_test_cli_exits_non_zero_only_when_the_filter_errors(
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(lines) == 7
     assert all(line["outcome"] == "errored" and "boom" in line["reason"] for line in lines)
+
+
+@given(
+    values=st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=20),
+    junk=st.lists(st.sampled_from([float("nan"), float("inf"), None]), max_size=5),
+    has_sssource=st.booleans(),
+)
+def test_decision_ignores_order_and_non_finite_values(values, junk, has_sssource) -> None:
+    bounds = {"median_min": 0.25, "median_max": 0.75, "min_threshold": 0.1, "max_threshold": 0.9}
+    plain = extfilter.decide(values, has_sssource, **bounds)
+    assert extfilter.decide([*junk, *reversed(values)], has_sssource, **bounds) == plain
+    median = statistics.median(values)
+    expected = has_sssource and 0.25 <= median <= 0.75 and min(values) >= 0.1 and max(values) <= 0.9
+    assert plain[0] is expected

@@ -1,0 +1,1 @@
+src/lsst_alert_pipeline/antares_extendedness_filter.py

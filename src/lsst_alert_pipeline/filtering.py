@@ -1,0 +1,191 @@
+"""Run an ANTARES filter file locally, through the real DevKit, on alert files (`filter-test`).
+
+Each Rubin alert becomes the DevKit locus ANTARES would build (locus.py); the filter runs through
+`antares_devkit.utils.filter_report`, which calls `BaseFilter.run` and measures its time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import io
+import statistics
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+from antares_devkit.models import BaseFilter, DevKitLocus, FilterReturn
+from antares_devkit.utils import filter_report
+
+from . import antares_extendedness_filter as bundled
+from .decode import DecodedAlert, decode_message
+from .errors import InvalidMessage
+from .locus import build_locus
+from .sources import alert_files
+
+BUNDLED_FILTER = Path(bundled.__file__)
+Outcome = Literal["passed", "failed", "skipped", "errored"]
+
+
+@dataclass(slots=True)
+class FilterResult:
+    """What the filter did with one alert (or with a file that could not be decoded)."""
+
+    path: str
+    diaSourceId: int | None  # noqa: N815 - the key the JSON output promises
+    outcome: Outcome
+    reason: str
+    seconds: float | None = None
+    new_tags: list[str] = field(default_factory=list)
+    new_properties: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    def as_json(self) -> dict[str, Any]:
+        """One `filter-test --json` line."""
+        return {**asdict(self), "passed": self.passed}
+
+
+@dataclass(slots=True)
+class FilterSummary:
+    """Counts per outcome and the DevKit's time per locus."""
+
+    counts: dict[str, int]
+    median_seconds: float | None
+    max_seconds: float | None
+
+
+def load_filter(path: str | Path | None = None) -> type[BaseFilter]:
+    """The BaseFilter subclass defined in a filter file (the bundled one by default)."""
+    if path is None:
+        # The package's own import of the bundled file, so its constants are the ones in use.
+        module: ModuleType = bundled
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no filter file at {path}")
+        module = _import_file(path)
+    found = [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value)
+        and issubclass(value, BaseFilter)
+        and value is not BaseFilter
+        and value.__module__ == module.__name__
+    ]
+    if len(found) != 1:
+        names = ", ".join(cls.__name__ for cls in found) or "none"
+        raise ValueError(
+            f"{module.__file__} must define exactly one BaseFilter subclass, found {names}"
+        )
+    return found[0]
+
+
+def _import_file(path: Path) -> ModuleType:
+    """Import a file as ANTARES does: as a module of its own, not as part of our package."""
+    name = f"antares_filter_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot import {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def reason_for(filter_instance: BaseFilter, locus: DevKitLocus, tagged: bool) -> str:
+    """The filter's own reason when it explains itself (an `evaluate` function), else a tag note."""
+    evaluate = getattr(sys.modules.get(type(filter_instance).__module__), "evaluate", None)
+    if callable(evaluate):
+        with _quiet():
+            return str(evaluate(locus)[1])
+    return "tagged" if tagged else "not tagged"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Swallow what the DevKit prints (timeseries() prints a line per LSST call)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+class _RecordingRun:
+    """Hands filter_report a run() that keeps the FilterReturn, which filter_report drops."""
+
+    def __init__(self, filter_instance: BaseFilter):
+        self.filter_instance = filter_instance
+        self.returned: FilterReturn | None = None
+
+    def run(self, locus: DevKitLocus) -> FilterReturn:
+        self.returned = self.filter_instance.run(locus)
+        return self.returned
+
+
+def run_on_alert(filter_instance: BaseFilter, alert: DecodedAlert, path: str) -> FilterResult:
+    """Build the alert's locus and run the filter on it through the DevKit's filter_report."""
+    if alert.kind != "rubin":
+        return FilterResult(path, None, "skipped", f"not a Rubin alert ({alert.kind})")
+    source = alert.record.get("diaSource")
+    dia_source_id = source.get("diaSourceId") if isinstance(source, dict) else None
+    try:
+        locus = build_locus(alert.record, alert.schema_version)
+    except (ValueError, KeyError, TypeError) as exc:
+        return FilterResult(path, dia_source_id, "errored", f"cannot build a locus: {exc!r}")
+    recorder = _RecordingRun(filter_instance)
+    with _quiet():
+        report = filter_report(recorder, locus)  # duck-typed: filter_report only calls run()
+    returned, seconds = recorder.returned, report["time"]
+    if returned is None or returned.status == "Errored":
+        error = "no result" if returned is None else (
+            f"{returned.exception_name}: {returned.exception_message}")
+        return FilterResult(path, dia_source_id, "errored", error, seconds)
+    if returned.status == "Skipped":
+        reason = "DevKit skipped the locus: not LSST-triggered or a required property is missing"
+        return FilterResult(path, dia_source_id, "skipped", reason, seconds)
+    tagged = bool(report["new_tags"])
+    properties = {name: locus.properties[name] for name in report["new_locus_properties"]}
+    return FilterResult(
+        path,
+        dia_source_id,
+        "passed" if tagged else "failed",
+        reason_for(filter_instance, locus, tagged),
+        seconds,
+        sorted(report["new_tags"]),
+        properties,
+    )
+
+
+def run_filter(
+    paths: Iterable[str | Path], filter_class: type[BaseFilter] | None = None
+) -> Iterator[FilterResult]:
+    """Run a filter (the bundled one by default) on every alert of every file named."""
+    filter_instance = (filter_class or load_filter())()
+    for path in alert_files(paths):
+        try:
+            alerts = decode_message(path.read_bytes())
+        except InvalidMessage as exc:
+            yield FilterResult(str(path), None, "errored", f"cannot decode: {exc.reason}")
+            continue
+        for alert in alerts:
+            yield run_on_alert(filter_instance, alert, str(path))
+
+
+def summarize(results: Iterable[FilterResult]) -> FilterSummary:
+    """Counts per outcome and the median and largest DevKit time per locus."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "errored": 0}
+    times = []
+    for result in results:
+        counts[result.outcome] += 1
+        if result.seconds is not None:
+            times.append(result.seconds)
+    return FilterSummary(
+        counts=counts,
+        median_seconds=statistics.median(times) if times else None,
+        max_seconds=max(times) if times else None,
+    )

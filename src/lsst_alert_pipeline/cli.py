@@ -268,3 +268,57 @@ def filter_test(paths: tuple[str, ...], filter_path: str | None, as_json: bool) 
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@click.option("--from", "from_", required=True,
+              help="Alert files or folder, or kafka://HOST:PORT/TOPIC of raw Rubin alerts.")
+@click.option("--to", "to", required=True, help="kafka://HOST:PORT/TOPIC for passing alerts.")
+@click.option("--format", "relay_format", type=click.Choice(["wire", "antares"]),
+              default="wire", show_default=True,
+              help="wire: the original Rubin bytes; antares: ANTARES locus messages.")
+@click.option("--filter", "filter_path", type=click.Path(dir_okay=False),
+              help="Filter file (default: the bundled antares_extendedness_filter.py).")
+@click.option("--group-id", default="lsst-alerts-relay", show_default=True,
+              help="Consumer group when reading from Kafka.")
+def relay(from_: str, to: str, relay_format: str, filter_path: str | None,
+          group_id: str) -> None:
+    """Run the filter over raw Rubin alerts and publish what passes: ANTARES, on one machine.
+
+    \b
+    Example (the whole chain on one machine):
+      lsst-alerts simulate --count 500 --out incoming/
+      lsst-alerts relay --from incoming/ --to kafka://127.0.0.1:9092/lsst-extendedness-filtered
+      lsst-alerts consume --bootstrap-servers 127.0.0.1:9092 --topic lsst-extendedness-filtered
+    """
+    from confluent_kafka import Producer
+
+    from .filtering import load_filter
+    from .kafka_source import BrokerUnreachable, KafkaSource
+    from .kafka_url import is_kafka_url, parse_kafka_url
+    from .relay import relay as run_relay
+    from .sources import FileSource
+
+    _setup_logging("INFO")
+    try:
+        bootstrap, topic = parse_kafka_url(to)
+        source: Any
+        if is_kafka_url(from_):
+            in_bootstrap, in_topic = parse_kafka_url(from_)
+            source = KafkaSource({"bootstrap.servers": in_bootstrap, "group.id": group_id},
+                                 [in_topic])
+            source.connect()
+        else:
+            source = FileSource([from_])
+    except (ConfigurationError, FileNotFoundError) as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(exitcodes.CONFIG_ERROR)
+    except BrokerUnreachable as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(exitcodes.BROKER_UNREACHABLE)
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 10_000_000})
+    summary = run_relay(source, producer, topic, load_filter(filter_path),
+                        "antares" if relay_format == "antares" else "wire")
+    if hasattr(source, "close"):
+        source.close()
+    click.echo(summary.line())

@@ -123,6 +123,8 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--extra-columns", help="Extra CSV columns, comma separated: "
                      "ssObjectId,hasSSSource,snr,reliability,dayObs,extendednessCount."),
         click.option("--schema", help="Force the reader schema: a bundled version or .avsc."),
+        click.option("--reset-offsets", help="Move the group's offsets first: earliest, latest "
+                     "or an ISO-8601 time (first offset at or after it)."),
         click.option("--fetch-cutouts/--no-fetch-cutouts", "antares_fetch_cutouts",
                      default=None, help="ANTARES stream: fetch cutouts from the REST API."),
     ]
@@ -162,7 +164,8 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
     Stops by itself when caught up (lag 0 on every partition), at --max-messages or --duration,
     or on SIGINT/SIGTERM after committing the current batch. Exit statuses: 0 success,
     1 internal error, 2 configuration error, 3 broker unreachable, 4 interrupted,
-    5 output not writable, 6 already running, 7 stalled before catching up.
+    5 output not writable, 6 already running, 7 stalled before catching up,
+    8 caught up but alerts were lost to the broker's retention.
 
     \b
     Examples:
@@ -322,3 +325,67 @@ def relay(from_: str, to: str, relay_format: str, filter_path: str | None,
     if hasattr(source, "close"):
         source.close()
     click.echo(summary.line())
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], as_json: bool) -> None:
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) if rows else len(c) for c in columns]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        click.echo("  ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
+
+
+@main.command()
+@consumer_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per partition.")
+@click.pass_context
+def offsets(ctx: click.Context, as_json: bool, **params: Any) -> None:
+    """Committed offset, watermarks, lag and alerts lost to retention for the consumer group.
+
+    \b
+    Example:
+      lsst-alerts offsets --bootstrap-servers broker:9092 --topic lsst-extendedness-filtered
+    """
+    from confluent_kafka import KafkaException
+
+    from .offsets import describe_group
+
+    settings = _settings(ctx, params)
+    try:
+        rows = describe_group(settings.kafka, settings.topics)
+    except ConfigurationError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(exitcodes.CONFIG_ERROR)
+    except KafkaException as exc:
+        click.echo(f"cannot read the group's offsets: {exc}", err=True)
+        sys.exit(exitcodes.BROKER_UNREACHABLE)
+    _print_rows(rows, ("topic", "partition", "committed", "low", "high", "lag",
+                       "lost_to_retention"), as_json)
+
+
+@main.command()
+@consumer_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per topic.")
+@click.pass_context
+def topics(ctx: click.Context, as_json: bool, **params: Any) -> None:
+    """The topics the credentials can see, with partition and message counts.
+
+    \b
+    Example:
+      lsst-alerts topics --preset antares    # lists the client. streams
+    """
+    from confluent_kafka import KafkaException
+
+    from .offsets import list_topics
+
+    settings = _settings(ctx, params)
+    prefix = "client." if settings.preset == "antares" else ""
+    try:
+        rows = list_topics(settings.kafka, prefix)
+    except KafkaException as exc:
+        click.echo(f"cannot list topics: {exc}", err=True)
+        sys.exit(exitcodes.BROKER_UNREACHABLE)
+    _print_rows(rows, ("topic", "partitions", "messages"), as_json)

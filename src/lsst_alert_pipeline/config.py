@@ -40,6 +40,7 @@ class Settings:
     extra_columns: list[str] = field(default_factory=list)
     schema: str | None = None
     from_paths: list[str] = field(default_factory=list)
+    reset_offsets: str | None = None
     antares_api_url: str = "https://api.antares.noirlab.edu/v2/"
     antares_fetch_cutouts: bool = False
     antares_timeout: float = 30.0
@@ -197,6 +198,10 @@ def apply_preset(settings: Settings) -> None:
 
 
 def validate(settings: Settings) -> None:
+    if settings.reset_offsets is not None:
+        from .offsets import parse_reset
+
+        parse_reset(settings.reset_offsets)
     if settings.batch_size < 1:
         raise ConfigurationError(f"batch_size = {settings.batch_size} must be at least 1")
     unknown = [c for c in settings.extra_columns if c not in EXTRA_COLUMNS]

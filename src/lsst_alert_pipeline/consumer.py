@@ -25,7 +25,7 @@ def open_source(settings: Settings) -> Source:
             return FileSource(settings.from_paths)
         except FileNotFoundError as exc:
             raise ConfigurationError(str(exc)) from exc
-    source = KafkaSource(settings.kafka, settings.topics)
+    source = KafkaSource(settings.kafka, settings.topics, settings.reset_offsets)
     source.connect()
     return source
 
@@ -76,6 +76,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
                   traceback.format_exc())
         summary.outcome, summary.exit_code = "internal error", exitcodes.INTERNAL_ERROR
     finally:
+        if isinstance(source, KafkaSource) and source.retention_losses:
+            output.ledger.record_retention_losses(source.retention_losses)
         if source is not None and hasattr(source, "close"):
             source.close()
         try:

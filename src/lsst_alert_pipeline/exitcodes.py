@@ -8,6 +8,7 @@ INTERRUPTED = 4  # SIGINT/SIGTERM: the current batch was finished and committed 
 OUTPUT_ERROR = 5  # output directory not writable (disk full, read-only): nothing committed
 ALREADY_RUNNING = 6  # another consumer holds the lock on this output directory
 STALLED = 7  # no message for --idle-timeout seconds while lag was still above 0
+RETENTION_LOSS = 8  # caught up, but the broker had deleted unread alerts (see the log/summary)
 
 MEANING = {
     OK: "success",
@@ -18,4 +19,5 @@ MEANING = {
     OUTPUT_ERROR: "output not writable",
     ALREADY_RUNNING: "already running",
     STALLED: "stalled before catching up",
+    RETENTION_LOSS: "alerts lost to the broker's retention",
 }

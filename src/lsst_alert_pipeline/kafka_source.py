@@ -6,6 +6,7 @@ those messages are durable (DESIGN.md, delivery guarantees); auto-commit is alwa
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -14,6 +15,7 @@ from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
 
 from .errors import ConfigurationError
 from .messages import Message
+from .offsets import describe_partition, resolve_reset
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,11 @@ class BrokerUnreachable(Exception):  # noqa: N818
 
 
 class KafkaSource:
-    def __init__(self, config: dict[str, Any], topics: list[str]):
+    def __init__(self, config: dict[str, Any], topics: list[str], reset: str | None = None):
         self.topics = topics
+        self.reset = reset
+        self.reset_done: set[tuple[str, int]] = set()
+        self.retention_losses: list[dict[str, int | str]] = []
         self.down_since: float | None = None
         self.last_error: str | None = None
         self.auth_error: str | None = None
@@ -86,7 +91,51 @@ class KafkaSource:
         self.consumer.subscribe(self.topics, on_assign=self._on_assign,
                                 on_revoke=self._on_revoke)
 
+    def watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+        """(low, high) watermark of a partition, asked afresh from the broker."""
+        low, high = self.consumer.get_watermark_offsets(
+            TopicPartition(tp.topic, tp.partition), timeout=10, cached=False)
+        return int(low), int(high)
+
+    def offset_for_time(self, tp: TopicPartition, epoch_ms: int) -> int:
+        """Kafka's offsets-for-times answer: first offset at or after the time, -1 if none."""
+        found = self.consumer.offsets_for_times(
+            [TopicPartition(tp.topic, tp.partition, epoch_ms)], timeout=10)
+        return int(found[0].offset)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Apply --reset-offsets once per partition and step over offsets lost to retention,
+        saying so; the new positions are committed at once, so the group's offsets move even
+        when nothing is consumed afterwards."""
+        moved = []
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            low, high = self.watermarks(tp)
+            target = None
+            if self.reset is not None and key not in self.reset_done:
+                self.reset_done.add(key)
+                target = resolve_reset(self.reset, low, high,
+                                       functools.partial(self.offset_for_time, tp))
+                log.info("%s/%d: offsets reset to %d (--reset-offsets %s)", tp.topic,
+                         tp.partition, target, self.reset)
+            else:
+                committed = self._next_offset(tp)
+                if committed is not None and committed < low:
+                    lost = low - committed
+                    self.retention_losses.append({"topic": tp.topic, "partition": tp.partition,
+                                                  "from": committed, "to": low, "lost": lost})
+                    log.error("%s/%d: %d alerts (offsets %d to %d) were deleted by the broker's "
+                              "retention before this group read them; going on from offset %d",
+                              tp.topic, tp.partition, lost, committed, low - 1, low)
+                    target = low
+            if target is not None:
+                tp.offset = target
+                moved.append(TopicPartition(tp.topic, tp.partition, target))
+        consumer.assign(partitions)
+        if moved:
+            consumer.commit(offsets=moved, asynchronous=False)
+            for tp in moved:
+                self.committed_next[(tp.topic, tp.partition)] = tp.offset
         self.assignment = list(partitions)
         log.info("assigned %s", ", ".join(f"{p.topic}/{p.partition}" for p in partitions))
 
@@ -157,17 +206,13 @@ class KafkaSource:
         return None if offset == OFFSET_INVALID or offset < 0 else int(offset)
 
     def partition_report(self) -> list[dict[str, int | str]]:
-        """Per assigned partition: read this run, committed position, high watermark, lag."""
+        """Per assigned partition: read this run, committed position, watermarks, lag."""
         report: list[dict[str, int | str]] = []
         for tp in self.assignment:
-            low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), timeout=10, cached=False)
-            position = self._next_offset(tp)
-            start = low if position is None else max(position, low)
-            report.append({"topic": tp.topic, "partition": tp.partition,
-                           "read": self.read.get((tp.topic, tp.partition), 0),
-                           "committed": -1 if position is None else position,
-                           "low": low, "high": high, "lag": max(high - start, 0)})
+            low, high = self.watermarks(tp)
+            row = describe_partition(tp.topic, tp.partition, self._next_offset(tp), low, high)
+            row["read"] = self.read.get((tp.topic, tp.partition), 0)
+            report.append(row)
         return report
 
     def caught_up(self) -> bool:
@@ -178,6 +223,9 @@ class KafkaSource:
             return all(row["lag"] == 0 for row in self.partition_report())
         except KafkaException:
             return False
+
+    def retention_lost(self) -> int:
+        return sum(int(loss["lost"]) for loss in self.retention_losses)
 
     def broker_down_for(self) -> float:
         return 0.0 if self.down_since is None else time.monotonic() - self.down_since

@@ -23,6 +23,10 @@ CREATE TABLE IF NOT EXISTS csv_files (name TEXT PRIMARY KEY, length INTEGER NOT 
 CREATE TABLE IF NOT EXISTS deadletters (
     name TEXT PRIMARY KEY, reason TEXT NOT NULL, written_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS retention_losses (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, from_offset INTEGER NOT NULL,
+    to_offset INTEGER NOT NULL, lost INTEGER NOT NULL, noticed_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at REAL NOT NULL,
@@ -83,6 +87,18 @@ class Ledger:
         """Retention removed a CSV file: its alerts stay known, so a replay does not revive it."""
         with self.db:
             self.db.execute("DELETE FROM csv_files WHERE name = ?", (name,))
+
+    def record_retention_losses(self, losses: list[dict[str, int | str]]) -> None:
+        now = time.time()
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO retention_losses VALUES (?, ?, ?, ?, ?, ?)",
+                [(loss["topic"], loss["partition"], loss["from"], loss["to"], loss["lost"], now)
+                 for loss in losses])
+
+    def retention_lost(self) -> int:
+        row = self.db.execute("SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()
+        return int(row[0])
 
     def deadletter_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM deadletters").fetchone()[0])

@@ -39,6 +39,7 @@ class Source(Protocol):
     def caught_up(self) -> bool: ...
     def broker_down_for(self) -> float: ...
     def partition_report(self) -> list[dict[str, int | str]]: ...
+    def retention_lost(self) -> int: ...
 
 
 @dataclass
@@ -59,6 +60,7 @@ class RunSummary:
     already_written: int = 0
     deadlettered: int = 0
     missing_cutouts: int = 0
+    lost_to_retention: int = 0
     outcome: str = "running"
     exit_code: int = exitcodes.OK
     elapsed: float = 0.0
@@ -68,12 +70,12 @@ class RunSummary:
         return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
                 f"{self.alerts_written:,} alerts, {self.already_written:,} already on disk, "
                 f"{self.deadlettered:,} dead-lettered, {self.missing_cutouts:,} missing cutouts, "
-                f"in {self.elapsed:.1f} s")
+                f"{self.lost_to_retention:,} lost to retention, in {self.elapsed:.1f} s")
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "messages", "alerts_written", "already_written", "deadlettered", "missing_cutouts",
-            "outcome", "exit_code", "elapsed", "partitions")}
+            "lost_to_retention", "outcome", "exit_code", "elapsed", "partitions")}
 
 
 @dataclass
@@ -230,4 +232,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     progress.finish()
     summary.elapsed = time.monotonic() - started
     summary.partitions = source.partition_report()
+    summary.lost_to_retention = source.retention_lost()
+    if summary.lost_to_retention and summary.exit_code == exitcodes.OK:
+        summary.exit_code = exitcodes.RETENTION_LOSS
     return summary

@@ -51,5 +51,8 @@ class FileSource:
     def partition_report(self) -> list[dict[str, int | str]]:
         return []
 
+    def retention_lost(self) -> int:
+        return 0
+
     def close(self) -> None:
         """Files need no closing."""

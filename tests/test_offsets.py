@@ -1,0 +1,53 @@
+"""Choosing positions and reading where a group stands: pure logic, no broker."""
+
+from __future__ import annotations
+
+import pytest
+
+from lsst_alert_pipeline.errors import ConfigurationError
+from lsst_alert_pipeline.offsets import (
+    describe_partition,
+    parse_reset,
+    reset_time,
+    resolve_reset,
+)
+
+
+def never(_ms: int) -> int:
+    raise AssertionError("offsets-for-times must not be asked for earliest/latest")
+
+
+def test_earliest_and_latest_are_the_watermarks() -> None:
+    assert resolve_reset("earliest", 40, 90, never) == 40
+    assert resolve_reset("latest", 40, 90, never) == 90
+
+
+def test_a_time_takes_the_brokers_answer_within_the_watermarks() -> None:
+    asked: list[int] = []
+
+    def broker(ms: int) -> int:
+        asked.append(ms)
+        return 57
+
+    assert resolve_reset("2026-02-10T23:00:00Z", 40, 90, broker) == 57
+    assert asked == [reset_time("2026-02-10T23:00:00+00:00")]
+    # No message at or after the time: the broker says -1, so start at the end.
+    assert resolve_reset("2026-02-10T23:00:00Z", 40, 90, lambda ms: -1) == 90
+    # An answer below what retention kept cannot be read: start at the low watermark.
+    assert resolve_reset("2026-02-10T23:00:00Z", 40, 90, lambda ms: 3) == 40
+
+
+def test_times_without_zone_are_utc_and_bad_specs_are_named() -> None:
+    assert reset_time("2026-02-10T23:00:00") == reset_time("2026-02-10T23:00:00Z")
+    assert reset_time("2026-02-10T20:00:00-03:00") == reset_time("2026-02-10T23:00:00Z")
+    assert parse_reset("earliest") == "earliest"
+    with pytest.raises(ConfigurationError, match="ISO-8601"):
+        parse_reset("yesterday")
+
+
+def test_describe_partition_counts_lag_and_retention_loss() -> None:
+    assert describe_partition("t", 0, None, 0, 10)["lag"] == 10
+    row = describe_partition("t", 1, 5, 20, 30)
+    assert row["lost_to_retention"] == 15 and row["lag"] == 10
+    done = describe_partition("t", 2, 30, 20, 30)
+    assert done["lag"] == 0 and done["lost_to_retention"] == 0

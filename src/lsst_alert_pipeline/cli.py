@@ -133,7 +133,7 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _settings(ctx: click.Context, params: dict[str, Any]) -> Settings:
+def _settings(ctx: click.Context, params: dict[str, Any], require_source: bool = True) -> Settings:
     kafka = _kafka_pairs(params.pop("kafka_pairs"))
     if params.get("bootstrap_servers"):
         kafka["bootstrap.servers"] = params.pop("bootstrap_servers")
@@ -147,7 +147,7 @@ def _settings(ctx: click.Context, params: dict[str, Any]) -> Settings:
         flags["kafka"] = kafka
     base = (ctx.obj or {}).get("base_settings")
     try:
-        return config.load(config_file, flags=flags, base=base)
+        return config.load(config_file, flags=flags, base=base, require_source=require_source)
     except ConfigurationError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(exitcodes.CONFIG_ERROR)
@@ -389,3 +389,73 @@ def topics(ctx: click.Context, as_json: bool, **params: Any) -> None:
         click.echo(f"cannot list topics: {exc}", err=True)
         sys.exit(exitcodes.BROKER_UNREACHABLE)
     _print_rows(rows, ("topic", "partitions", "messages"), as_json)
+
+
+@main.command()
+@click.option("--days", type=int, default=30, show_default=True,
+              help="Delete CSV files, cutouts and dead letters older than this many days.")
+@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
+              show_default=True)
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+def cleanup(days: int, output_dir: Path, dry_run: bool) -> None:
+    """Apply retention to the output directory (what run_lsst_consumer.sh calls after a run).
+
+    Never deletes today's files or anything outside the output directory.
+
+    \b
+    Example:
+      lsst-alerts cleanup --days 60 --output-dir lsst_alerts --dry-run
+    """
+    from .outputdir import AlreadyRunning
+    from .retention import cleanup as run_cleanup
+
+    if days < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--days")
+    try:
+        report = run_cleanup(output_dir, days, dry_run)
+    except AlreadyRunning as exc:
+        click.echo(f"{exc}; retention runs after it", err=True)
+        sys.exit(exitcodes.ALREADY_RUNNING)
+    for name in report.removed:
+        click.echo(("would remove " if dry_run else "removed ") + name)
+    click.echo(report.line(dry_run))
+
+
+@main.command()
+@consumer_options
+@click.option("--json", "as_json", is_flag=True, help="Everything as one JSON object.")
+@click.option("--no-broker", is_flag=True, help="Do not ask the broker for lag.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, no_broker: bool, **params: Any) -> None:
+    """Tonight's alert count, the last week, cutout storage, last run, dead letters and lag.
+
+    "Today" is tonight's observing night (dayObs, UTC-12h), the date the CSV files are named by.
+
+    \b
+    Example:
+      lsst-alerts status --output-dir lsst_alerts --json
+    """
+    from .status import collect
+
+    settings = _settings(ctx, params, require_source=False)
+    facts = collect(settings.output_dir, kafka=None if no_broker else settings.kafka,
+                    topics=settings.topics)
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    click.echo(f"output: {facts['output_dir']}")
+    click.echo(f"tonight (dayObs {facts['day_obs']}): {facts['alerts_today']:,} alerts")
+    for day, count in facts["alerts_per_day"].items():
+        click.echo(f"  {day}: {count:,}")
+    click.echo(f"cutouts: {facts['cutout_files']:,} files, {facts['cutout_bytes'] / 1e6:,.1f} MB")
+    run = facts["last_run"]
+    click.echo("last run: " + ("none" if run is None else
+                               f"{run['started']} -> {run['outcome']} (exit {run['exit_code']})"))
+    click.echo(f"dead letters: {facts['deadlettered']:,}; lost to retention: "
+               f"{facts['lost_to_retention']:,}")
+    if isinstance(facts["partitions"], list):
+        for row in facts["partitions"]:
+            click.echo(f"  {row['topic']}/{row['partition']}: committed {row['committed']}, "
+                       f"high {row['high']}, lag {row['lag']}")
+    elif facts["partitions"]:
+        click.echo(f"lag: {facts['partitions']}")

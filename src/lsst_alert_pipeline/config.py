@@ -21,6 +21,8 @@ SECRET_MARKERS = ("password", "secret", "sasl.oauthbearer.config", "ssl.key.pem"
 DEFAULT_TOPIC = "lsst-extendedness-filtered"
 PRESETS = ("antares",)
 DEFAULT_CONFIG_FILE = "lsst_alerts.toml"
+# Read by run_lsst_consumer.sh (and CONFIG by load()), not settings of their own.
+WRAPPER_VARIABLES = {"CONFIG", "HOME", "VENV"}
 PLACEHOLDER_BROKER = "your-kafka-broker"
 
 
@@ -142,7 +144,7 @@ def from_environment(environ: dict[str, str]) -> dict[str, Any]:
             if key.endswith(".file"):
                 key = key[:-5] + "_file"
             kafka[key] = value
-        elif name.startswith(ENV_PREFIX) and name != ENV_PREFIX + "CONFIG":
+        elif name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):] not in WRAPPER_VARIABLES:
             values[name[len(ENV_PREFIX):].lower()] = value
     if kafka:
         values["kafka"] = kafka
@@ -150,7 +152,8 @@ def from_environment(environ: dict[str, str]) -> dict[str, Any]:
 
 
 def load(config_file: Path | None = None, environ: dict[str, str] | None = None,
-         flags: dict[str, Any] | None = None, base: dict[str, Any] | None = None) -> Settings:
+         flags: dict[str, Any] | None = None, base: dict[str, Any] | None = None,
+         require_source: bool = True) -> Settings:
     """The effective settings, validated; ConfigurationError says what to fix.
 
     `base` sits under the file (lsst_alert_consumer.py passes its editable kafka_config there).
@@ -175,7 +178,7 @@ def load(config_file: Path | None = None, environ: dict[str, str] | None = None,
     _apply(settings, {k: v for k, v in (flags or {}).items() if v not in (None, (), [])},
            "command line")
     apply_preset(settings)
-    validate(settings)
+    validate(settings, require_source)
     return settings
 
 
@@ -197,7 +200,7 @@ def apply_preset(settings: Settings) -> None:
     settings.topics = [t if t.startswith(prefix) else prefix + t for t in settings.topics]
 
 
-def validate(settings: Settings) -> None:
+def validate(settings: Settings, require_source: bool = True) -> None:
     if settings.reset_offsets is not None:
         from .offsets import parse_reset
 
@@ -208,7 +211,7 @@ def validate(settings: Settings) -> None:
     if unknown:
         raise ConfigurationError(
             f"extra_columns {unknown} unknown; available: {', '.join(EXTRA_COLUMNS)}")
-    if not settings.from_paths:
+    if require_source and not settings.from_paths:
         if not settings.kafka.get("bootstrap.servers"):
             raise ConfigurationError(
                 "no Kafka broker configured: set bootstrap.servers ([kafka] in the config file, "

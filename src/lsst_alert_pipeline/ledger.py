@@ -83,6 +83,12 @@ class Ledger:
                 "INSERT OR REPLACE INTO deadletters VALUES (?, ?, ?)",
                 [(name, reason, now) for name, reason in deadletters])
 
+    def register_csv(self, name: str, length: int) -> None:
+        """Note a CSV file's durable length before a batch first appends to it, so recovery
+        knows where it stood; files the ledger never registered are never touched."""
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO csv_files VALUES (?, ?)", (name, length))
+
     def forget_csv(self, name: str) -> None:
         """Retention removed a CSV file: its alerts stay known, so a replay does not revive it."""
         with self.db:

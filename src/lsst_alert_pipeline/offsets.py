@@ -62,7 +62,10 @@ def describe_group(kafka: dict[str, Any], topics: list[str] | None) -> list[dict
     """Committed offset, watermarks, lag and retention loss per partition of the group's topics."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({**{k: v for k, v in kafka.items() if k != "schema.registry.url"},
+    from .kafka_source import CONSUMER_DEFAULTS
+
+    consumer = Consumer({**CONSUMER_DEFAULTS,
+                         **{k: v for k, v in kafka.items() if k != "schema.registry.url"},
                          "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(timeout=15)

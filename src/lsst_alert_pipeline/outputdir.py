@@ -93,10 +93,9 @@ class OutputDir:
         Rows past that length belong to a batch whose offsets were never committed: the broker
         delivers those messages again and they are written again, once."""
         assert self.ledger is not None
-        lengths = self.ledger.csv_lengths()
-        for csv in self.data.glob("lsst_alerts_*.csv"):
-            durable = lengths.get(csv.name, 0)
-            if csv.stat().st_size > durable:
+        for name, durable in self.ledger.csv_lengths().items():
+            csv = self.data / name
+            if csv.exists() and csv.stat().st_size > durable:
                 if durable == 0:
                     csv.unlink()
                 else:

@@ -95,6 +95,7 @@ class Pipeline:
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
         self.fetch_cutouts = fetch_cutouts
+        self.registered_csv: set[str] = set()
 
     def deliver(self, source: Source, messages: list[Message]) -> BatchOutcome:
         """The one place that orders writes, the sync, the ledger and the offset commit."""
@@ -140,6 +141,10 @@ class Pipeline:
             day = record.day_obs or dt.datetime.now(dt.UTC).strftime("%Y%m%d")
             rows.setdefault(csv_name(day), []).append(row)
             outcome.written.append((key, csv_name(day)))
+        for name in rows.keys() - self.registered_csv:
+            path = self.output.data / name
+            self.output.ledger.register_csv(name, path.stat().st_size if path.exists() else 0)
+            self.registered_csv.add(name)
         outcome.csv_lengths = self.csv.append(rows)
         return outcome
 

@@ -1,0 +1,77 @@
+"""Retention: delete CSV files, cutouts and dead letters older than N days, and nothing else.
+
+Never today's files, never a file outside the output directory (symbolic links are not
+followed, and a path that resolves elsewhere is left alone), never while a consumer writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .outputdir import OutputDir
+
+PATTERNS = (("data", "lsst_alerts_*.csv"), ("cutouts", "*.fits"), ("deadletter", "*"))
+
+
+@dataclass
+class CleanupReport:
+    removed: list[str] = field(default_factory=list)
+    freed_bytes: int = 0
+    kept_recent: int = 0
+    skipped_links: int = 0
+
+    def line(self, dry_run: bool) -> str:
+        verb = "would remove" if dry_run else "removed"
+        return (f"{verb} {len(self.removed):,} files ({self.freed_bytes / 1e6:,.1f} MB), kept "
+                f"{self.kept_recent:,} recent files, skipped {self.skipped_links:,} links")
+
+
+def _start_of_today() -> float:
+    today = dt.datetime.combine(dt.date.today(), dt.time())
+    return today.timestamp()
+
+
+def old_files(output: OutputDir, days: float, now: float | None = None) -> tuple[
+        list[Path], CleanupReport]:
+    """The files retention would delete, and what it leaves and why."""
+    now = time.time() if now is None else now
+    cutoff = min(now - days * 86400, _start_of_today())
+    report = CleanupReport()
+    chosen = []
+    root = output.root
+    for folder, pattern in PATTERNS:
+        base = root / folder
+        if base.is_symlink() or not base.is_dir():
+            continue
+        for path in sorted(base.glob(pattern)):
+            if path.is_symlink():
+                report.skipped_links += 1
+                continue
+            if not path.is_file() or path.resolve().parent != base.resolve():
+                continue
+            if path.stat().st_mtime >= cutoff:
+                report.kept_recent += 1
+                continue
+            chosen.append(path)
+    return chosen, report
+
+
+def cleanup(output_dir: Path, days: float, dry_run: bool = False) -> CleanupReport:
+    """Delete what is older than `days`, holding the output directory's lock."""
+    if days < 1:
+        raise ValueError("retention must be at least 1 day")
+    with OutputDir(output_dir) as output:
+        chosen, report = old_files(output, days)
+        for path in chosen:
+            size = path.stat().st_size
+            if not dry_run:
+                os.unlink(path)
+                if path.parent == output.data and output.ledger is not None:
+                    output.ledger.forget_csv(path.name)
+            report.removed.append(str(path.relative_to(output.root)))
+            report.freed_bytes += size
+    return report

@@ -1,0 +1,93 @@
+"""`lsst-alerts status`: what the output directory holds and how the last run went.
+
+Read-only: it takes no lock and reads the ledger while a consumer may be writing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from .normalize import day_obs
+
+MJD_UNIX_EPOCH = 40587.0
+
+
+def current_day_obs(now: dt.datetime | None = None) -> str:
+    """Tonight's dayObs: the night that is going on, or that ended this morning, in Chile."""
+    now = now or dt.datetime.now(dt.UTC)
+    mjd = now.timestamp() / 86400 + MJD_UNIX_EPOCH
+    name = day_obs(mjd)
+    assert name is not None
+    return name
+
+
+def count_rows(csv: Path) -> int:
+    """Data rows of a CSV (lines after the header); quoted newlines never occur in ours."""
+    with open(csv, "rb") as handle:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return max(lines - 1, 0)
+
+
+def folder_bytes(folder: Path) -> tuple[int, int]:
+    files = [p for p in folder.glob("*") if p.is_file() and not p.is_symlink()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def _ledger_facts(ledger: Path) -> dict[str, Any]:
+    facts: dict[str, Any] = {"last_run": None, "deadlettered": 0, "lost_to_retention": 0,
+                             "alerts_in_ledger": 0}
+    if not ledger.exists():
+        return facts
+    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT started_at, ended_at, outcome, exit_code FROM runs "
+                         "ORDER BY id DESC LIMIT 1").fetchone()
+        if row:
+            facts["last_run"] = {
+                "started": dt.datetime.fromtimestamp(row[0], dt.UTC).isoformat(),
+                "ended": (dt.datetime.fromtimestamp(row[1], dt.UTC).isoformat()
+                          if row[1] else None),
+                "outcome": row[2] or "still running (or killed)", "exit_code": row[3]}
+        facts["deadlettered"] = db.execute("SELECT COUNT(*) FROM deadletters").fetchone()[0]
+        facts["lost_to_retention"] = db.execute(
+            "SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()[0]
+        facts["alerts_in_ledger"] = db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
+    finally:
+        db.close()
+    return facts
+
+
+def collect(output_dir: Path, now: dt.datetime | None = None,
+            kafka: dict[str, Any] | None = None,
+            topics: list[str] | None = None) -> dict[str, Any]:
+    """Everything `status` shows, as plain data (what `status --json` prints)."""
+    output_dir = output_dir.resolve()
+    today = current_day_obs(now)
+    today_date = dt.datetime.strptime(today, "%Y%m%d").date()
+    week = [(today_date - dt.timedelta(days=back)).strftime("%Y%m%d") for back in range(7)]
+    per_day = {}
+    for name in week:
+        csv = output_dir / "data" / f"lsst_alerts_{name}.csv"
+        per_day[name] = count_rows(csv) if csv.exists() else 0
+    cutout_files, cutout_bytes = folder_bytes(output_dir / "cutouts")
+    status: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "day_obs": today,
+        "alerts_today": per_day[today],
+        "alerts_per_day": per_day,
+        "cutout_files": cutout_files,
+        "cutout_bytes": cutout_bytes,
+        **_ledger_facts(output_dir / "state" / "ledger.sqlite"),
+        "partitions": None,
+    }
+    if kafka and kafka.get("bootstrap.servers"):
+        from .offsets import describe_group
+
+        try:
+            status["partitions"] = describe_group({**kafka, "socket.timeout.ms": 5000},
+                                                  topics)
+        except Exception as exc:  # status must answer even when the broker does not
+            status["partitions"] = f"broker not reachable: {exc}"
+    return status

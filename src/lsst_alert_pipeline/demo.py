@@ -19,7 +19,7 @@ from .schemas import latest_version
 from .simulate import iter_wire_files, simulate_alerts
 
 DEMO_COUNT = 3_000
-DEMO_SEED = 20260304  # the simulated night's dayObs: same demo, same bytes, every time
+DEMO_SEED = 20260305  # the simulated night's dayObs: same demo, same bytes, every time
 DEMO_SSO_FRACTION = 0.1
 EXTENDEDNESS_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 

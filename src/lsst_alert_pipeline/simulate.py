@@ -15,7 +15,9 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
+import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -57,7 +59,7 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-# One Chilean night: ~23:00 UTC to ~10:00 UTC, dayObs 2026-03-04 (DESIGN.md, fink-broker #1152).
+# One Chilean night: ~23:00 UTC to ~10:00 UTC, dayObs 2026-03-05 (DESIGN.md, fink-broker #1152).
 NIGHT_START_MJD = 61104.96
 NIGHT_END_MJD = 61105.42
 UNIX_EPOCH_MJD = 40587.0
@@ -316,7 +318,8 @@ def measure(
         sign = np.where(flux < 0, -1.0, 1.0)
         boost = DETECTION_SNR * error * (1.0 + rng.exponential(0.4, count))
         flux = np.where(faint, sign * boost, flux) + rng.normal(0.0, 1.0, count) * error * 0.3
-        flux = np.where(np.abs(flux) < DETECTION_SNR * error, sign * DETECTION_SNR * error, flux)
+        threshold = DETECTION_SNR * error * 1.001  # stays >= 5 after rounding to float32
+        flux = np.where(np.abs(flux) < threshold, sign * threshold, flux)
     else:
         flux = flux + rng.normal(0.0, 1.0, count) * error
     flux32 = flux.astype(np.float32).astype(np.float64)
@@ -1104,18 +1107,25 @@ def write_container(
     alerts: Iterable[dict[str, Any]], path: str | os.PathLike[str], schema_version: str
 ) -> int:
     """Write the alerts to one Avro container file with the official schema; how many written."""
+    stream = iter(alerts)
+    first = next(stream, None)
+    ordered = itertools.chain([] if first is None else [first], stream)
     written = 0
 
     def counted() -> Iterator[dict[str, Any]]:
         nonlocal written
-        for alert in alerts:
+        for alert in ordered:
             written += 1
             yield plain_alert(alert)
 
+    # fastavro draws a random sync marker; derive it from the content so a seed gives same bytes.
+    key = f"{schema_version}:{'' if first is None else dia_source_id_of(first)}"
+    sync_marker = hashlib.md5(key.encode()).digest()
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     with open(partial, "wb") as out:
-        fastavro.writer(out, parsed_bundled_schema(schema_version), counted())
+        fastavro.writer(out, parsed_bundled_schema(schema_version), counted(),
+                        sync_marker=sync_marker)
     os.replace(partial, target)
     return written

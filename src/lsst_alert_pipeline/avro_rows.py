@@ -127,32 +127,44 @@ class Rows(Sequence[dict[str, Any]]):
         """The concatenated Avro encodings of every row (the items of an Avro array block)."""
         if self.length == 0:
             return b""
-        blocks: list[npt.NDArray[np.uint8]] = []
-        masks: list[npt.NDArray[np.bool_] | None] = []
+        pieces: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]] = []
         constant = bytearray()
         for layout in self.layouts:
             column = self.columns[layout.name]
             if not isinstance(column, np.ndarray):
-                constant += encode_value(layout, column)
+                constant += constant_encoding(layout, column)
                 continue
+            if column.dtype != object and layout.value_index is not None:
+                # The union branch index is the same on every row: it joins the constant run.
+                constant += encode_long(layout.value_index)
             if constant:
-                blocks.append(_repeat(bytes(constant), self.length))
-                masks.append(None)
+                pieces.append((_repeat(bytes(constant), self.length), None))
                 constant = bytearray()
-            block, mask = _encode_column(layout, column)
-            blocks.append(block)
-            masks.append(mask)
+            pieces.append(_encode_column(layout, column))
         if constant:
-            blocks.append(_repeat(bytes(constant), self.length))
-            masks.append(None)
-        matrix = np.hstack(blocks)
-        if all(mask is None for mask in masks):
-            return matrix.tobytes()
-        full = np.hstack(
-            [np.ones(block.shape, np.bool_) if mask is None else mask
-             for block, mask in zip(blocks, masks, strict=True)]
-        )
-        return matrix[full].tobytes()
+            pieces.append((_repeat(bytes(constant), self.length), None))
+        width = sum(block.shape[1] for block, _ in pieces)
+        matrix = np.empty((self.length, width), np.uint8)
+        used = None if all(m is None for _, m in pieces) else np.ones(matrix.shape, np.bool_)
+        offset = 0
+        for block, mask in pieces:
+            matrix[:, offset : offset + block.shape[1]] = block
+            if mask is not None and used is not None:
+                used[:, offset : offset + block.shape[1]] = mask
+            offset += block.shape[1]
+        return matrix.tobytes() if used is None else matrix[used].tobytes()
+
+
+_constant_encodings: dict[tuple[FieldLayout, type, str], bytes] = {}
+
+
+def constant_encoding(layout: FieldLayout, value: Any) -> bytes:
+    """encode_value for a value shared by every row, cached (history tables repeat them)."""
+    key = (layout, type(value), repr(value))
+    encoded = _constant_encodings.get(key)
+    if encoded is None:
+        encoded = _constant_encodings[key] = encode_value(layout, value)
+    return encoded
 
 
 def encode_array(rows: Rows) -> bytes:
@@ -201,26 +213,18 @@ def _repeat(encoded: bytes, length: int) -> npt.NDArray[np.uint8]:
 def _encode_column(
     layout: FieldLayout, column: npt.NDArray[Any]
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
+    """A column's bytes, one row each; without the union index unless the column is objects."""
     length = column.shape[0]
     kind = layout.kind
-    if column.dtype == object:
+    if column.dtype == object or kind not in ("float", "double", "boolean", "int", "long"):
         return _encode_each(layout, column)
     if kind in ("float", "double"):
         width = 4 if kind == "float" else 8
         body = column.astype("<f4" if kind == "float" else "<f8").view(np.uint8)
-        block, mask = body.reshape(length, width), None
-    elif kind == "boolean":
-        block, mask = column.astype(np.uint8).reshape(length, 1), None
-    elif kind in ("int", "long"):
-        block, mask = _varints(column.astype(np.int64))
-    else:
-        return _encode_each(layout, column)
-    if layout.value_index is None:
-        return block, mask
-    prefix = _repeat(encode_long(layout.value_index), length)
-    if mask is None:
-        return np.hstack([prefix, block]), None
-    return np.hstack([prefix, block]), np.hstack([np.ones(prefix.shape, np.bool_), mask])
+        return body.reshape(length, width), None
+    if kind == "boolean":
+        return column.astype(np.uint8).reshape(length, 1), None
+    return _varints(column.astype(np.int64))
 
 
 def _varints(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
@@ -237,20 +241,27 @@ def _varints(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], npt.
 def _encode_each(
     layout: FieldLayout, column: npt.NDArray[Any]
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
-    # Strings and columns with nulls: few distinct values (bands), so encode each distinct one once.
-    cache: dict[Any, bytes] = {}
-    encoded = []
+    # Strings and columns with nulls hold few distinct values (bands): encode each one once and
+    # pick rows from that small table.
+    codes: dict[Any, int] = {}
+    distinct: list[Any] = []
+    rows = []
     for value in column:
-        is_nan = isinstance(value, float) and math.isnan(value)
-        key = "nan" if is_nan else (type(value), value)
-        if key not in cache:
-            plain = None if value is None else _python_value(layout, value)
-            cache[key] = encode_value(layout, plain)
-        encoded.append(cache[key])
+        key = "nan" if isinstance(value, float) and math.isnan(value) else (type(value), value)
+        code = codes.get(key)
+        if code is None:
+            code = codes[key] = len(distinct)
+            distinct.append(value)
+        rows.append(code)
+    encoded = [
+        encode_value(layout, None if value is None else _python_value(layout, value))
+        for value in distinct
+    ]
     width = max(len(item) for item in encoded)
-    block = np.zeros((len(encoded), width), np.uint8)
-    mask = np.zeros((len(encoded), width), np.bool_)
-    for row, item in enumerate(encoded):
-        block[row, : len(item)] = np.frombuffer(item, np.uint8)
-        mask[row, : len(item)] = True
-    return block, mask
+    table = np.zeros((len(encoded), width), np.uint8)
+    used = np.zeros((len(encoded), width), np.bool_)
+    for code, item in enumerate(encoded):
+        table[code, : len(item)] = np.frombuffer(item, np.uint8)
+        used[code, : len(item)] = True
+    index = np.asarray(rows, dtype=np.intp)
+    return table[index], used[index]

@@ -818,14 +818,15 @@ def fallback_value(avro_type: Any, schema: AlertSchema) -> Any:
     raise NotImplementedError(f"no fallback for Avro type {avro_type!r}")
 
 
-def coerce(avro_type: Any, value: Any, schema: AlertSchema) -> Any:
-    """A generated value as the Python type fastavro expects for the field."""
-    if value is None:
-        return None
+def value_kind(avro_type: Any, schema: AlertSchema) -> str:
+    """The Avro type name of a field's values (its non-null union branch)."""
     branches = [schema.resolve(b) for b in _branches(avro_type)]
-    value_type: Any = next((b for b in branches if _kind(b) != "null"), "null")
-    kind = _kind(value_type)
-    if isinstance(value, dt.datetime | Rows | list | dict | bytes):
+    return _kind(next((b for b in branches if _kind(b) != "null"), "null"))
+
+
+def coerce(kind: str, value: Any) -> Any:
+    """A generated value as the Python type fastavro expects for a field of that kind."""
+    if value is None or isinstance(value, dt.datetime | Rows | list | dict | bytes):
         return value
     if kind == "float":
         return float(np.float32(value))
@@ -852,7 +853,9 @@ class AlertSchema:
         self.fields = [(f["name"], f["type"]) for f in self.definition["fields"]]
         self.schema_id = schema_id_for(version)
         self._layouts: dict[str, tuple[FieldLayout, ...]] = {}
-        self._field_writers: dict[str, Any] = {}
+        self._record_plans: dict[str, list[tuple[str, str, Any]]] = {}
+        self._row_plans: dict[str, list[tuple[FieldLayout, SourceColumn | None, Any]]] = {}
+        self._segments: list[tuple[tuple[str, ...], Any, Any]] | None = None
 
     def resolve(self, avro_type: Any) -> Any:
         return self.named.get(avro_type, avro_type) if isinstance(avro_type, str) else avro_type
@@ -872,13 +875,28 @@ class AlertSchema:
 
     def rows(self, short_name: str, epochs: Epochs) -> Rows:
         """History rows of a record type, one per epoch, filled from SOURCE_COLUMNS."""
-        fields = self.record(short_name)["fields"]
+        if short_name not in self._row_plans:
+            fields = self.record(short_name)["fields"]
+            self._row_plans[short_name] = [
+                (layout, SOURCE_COLUMNS.get(layout.name),
+                 as_column(layout, fallback_value(schema_field["type"], self), 0))
+                for layout, schema_field in zip(self.layouts(short_name), fields, strict=True)
+            ]
         columns = {}
-        for layout, schema_field in zip(self.layouts(short_name), fields, strict=True):
-            column = SOURCE_COLUMNS.get(layout.name)
-            value = column(epochs) if column else fallback_value(schema_field["type"], self)
-            columns[layout.name] = as_column(layout, value, epochs.count)
+        for layout, column, constant in self._row_plans[short_name]:
+            value = constant if column is None else as_column(layout, column(epochs), epochs.count)
+            columns[layout.name] = value
         return Rows(self.layouts(short_name), columns, epochs.count)
+
+    def record_plan(self, short_name: str) -> list[tuple[str, str, Any]]:
+        """(name, value kind, fallback value) of each field of a record type."""
+        if short_name not in self._record_plans:
+            self._record_plans[short_name] = [
+                (f["name"], value_kind(f["type"], self),
+                 coerce(value_kind(f["type"], self), fallback_value(f["type"], self)))
+                for f in self.record(short_name)["fields"]
+            ]
+        return self._record_plans[short_name]
 
     def fill_record(
         self, short_name: str, table: dict[str, ContextValue], context: AlertContext
@@ -887,22 +905,38 @@ class AlertSchema:
         if not self.has_record(short_name):
             return None
         out: dict[str, Any] = {}
-        for schema_field in self.record(short_name)["fields"]:
-            name = schema_field["name"]
+        for name, kind, fallback in self.record_plan(short_name):
             value = _table_value(name, table, context)
             if value is _MISSING:
-                value = fallback_value(schema_field["type"], self)
-            out[name] = coerce(schema_field["type"], value, self)
+                mutable = isinstance(fallback, list | dict)
+                out[name] = copy.deepcopy(fallback) if mutable else fallback
+            else:
+                out[name] = coerce(kind, value)
         return out
 
-    def field_writer(self, name: str, avro_type: Any) -> Any:
-        """A parsed one-field record schema: fastavro writes a field's value alone with it."""
-        if name not in self._field_writers:
-            # A record of one field encodes exactly as that field: Avro records have no framing.
-            wrapper = {"type": "record", "name": f"simulated_{name}",
-                       "fields": [{"name": name, "type": _inline(avro_type, self.named)}]}
-            self._field_writers[name] = fastavro.parse_schema(wrapper, named_schemas={})
-        return self._field_writers[name]
+    def segments(self) -> list[tuple[tuple[str, ...], Any, Any]]:
+        """The alert's fields in runs fastavro writes in one call, history arrays on their own.
+
+        Each run is (field names, parsed schema of a record holding just those fields, the array
+        type if the run is one history array). Avro records have no framing, so a record of some
+        of the alert's fields encodes exactly as those fields do inside the alert.
+        """
+        if self._segments is None:
+            runs: list[list[tuple[str, Any]]] = []
+            for name, avro_type in self.fields:
+                is_array = value_kind(avro_type, self) == "array"
+                if is_array or not runs or value_kind(runs[-1][-1][1], self) == "array":
+                    runs.append([])
+                runs[-1].append((name, avro_type))
+            self._segments = []
+            for number, run in enumerate(runs):
+                wrapper = {"type": "record", "name": f"simulated_fields_{number}",
+                           "fields": [{"name": n, "type": _inline(t, self.named)} for n, t in run]}
+                array_type = run[0][1] if value_kind(run[0][1], self) == "array" else None
+                self._segments.append((tuple(n for n, _ in run),
+                                       fastavro.parse_schema(wrapper, named_schemas={}),
+                                       array_type))
+        return self._segments
 
 
 _MISSING = object()
@@ -1012,7 +1046,7 @@ def simulate_alert(
         value = ALERT_FIELDS[name](context) if name in ALERT_FIELDS else _MISSING
         if value is _MISSING:
             value = fallback_value(avro_type, schema)
-        alert[name] = coerce(avro_type, value, schema)
+        alert[name] = coerce(value_kind(avro_type, schema), value)
     return alert
 
 
@@ -1055,19 +1089,17 @@ def dia_source_id_of(alert: dict[str, Any]) -> int:
 def encode_body(alert: dict[str, Any], schema_version: str) -> bytes:
     """The schemaless Avro body of an alert, byte-identical to fastavro.schemaless_writer's."""
     schema = alert_schema(schema_version)
-    parts = []
-    for name, avro_type in schema.fields:
-        value = alert[name]
-        if isinstance(value, Rows):
-            branches = _branches(avro_type)
+    buffer = io.BytesIO()
+    for names, writer, array_type in schema.segments():
+        value = alert[names[0]]
+        if array_type is not None and isinstance(value, Rows):
+            branches = _branches(array_type)
             index = next(i for i, b in enumerate(branches) if _kind(schema.resolve(b)) == "array")
-            prefix = encode_long(index) if isinstance(avro_type, list) else b""
-            parts.append(prefix + encode_array(value))
-            continue
-        buffer = io.BytesIO()
-        fastavro.schemaless_writer(buffer, schema.field_writer(name, avro_type), {name: value})
-        parts.append(buffer.getvalue())
-    return b"".join(parts)
+            buffer.write(encode_long(index) if isinstance(array_type, list) else b"")
+            buffer.write(encode_array(value))
+        else:
+            fastavro.schemaless_writer(buffer, writer, {name: alert[name] for name in names})
+    return buffer.getvalue()
 
 
 def encode_wire(alert: dict[str, Any], schema_version: str) -> bytes:

@@ -70,14 +70,21 @@ def hour_label(hour_key: int) -> str:
     return moment.strftime("%H")
 
 
+def hourly_counts(hours: Counter[int]) -> list[tuple[str, int]]:
+    """(UTC hour, alerts) in time order with empty hours kept: a night crosses UTC midnight, so
+    23 comes before 00."""
+    if not hours:
+        return []
+    return [(hour_label(k), hours[k]) for k in range(min(hours), max(hours) + 1)]
+
+
 def plot_hours(night: Night, out: Path) -> Path:
-    """Alerts per UTC hour, in time order: a night crosses UTC midnight, so 23 comes before 00."""
     figure = new_figure(6, 3.2)
     axes = figure.add_subplot()
-    if night.hours:
-        keys = list(range(min(night.hours), max(night.hours) + 1))
-        axes.bar(range(len(keys)), [night.hours[k] for k in keys], color="#4477aa")
-        axes.set_xticks(range(len(keys)), [hour_label(k) for k in keys])
+    counts = hourly_counts(night.hours)
+    if counts:
+        axes.bar(range(len(counts)), [n for _, n in counts], color="#4477aa")
+        axes.set_xticks(range(len(counts)), [label for label, _ in counts])
     axes.set_xlabel("hour (UTC, from mjd)")
     axes.set_ylabel("alerts")
     axes.set_title("alerts per hour")

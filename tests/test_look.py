@@ -28,6 +28,7 @@ from lsst_alert_pipeline.look.cutouts import cutout_wcs, north_east, pixel_scale
 from lsst_alert_pipeline.look.nights import find_alert, history_of, night_files, read_night
 from lsst_alert_pipeline.look.preview import LIGHT_CURVE, alert_cutouts, preview_figure
 from lsst_alert_pipeline.look.report import hourly_counts, summarize_night
+from lsst_alert_pipeline.normalize import day_obs
 from lsst_alert_pipeline.sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
 from lsst_alert_pipeline.sinks.cutouts import cutout_name, observation_stamp
 
@@ -81,7 +82,7 @@ MADE_ALERTS = [
     (9004, 0, 151.30, 2.90, 61001.03, "r", 5400.0, 0.95, 0.95, 0.95, True),  # solar system
     (9005, 502, 30.00, -40.0, 61001.05, "i", -800.0, None, None, None, False),  # no cutouts
 ]
-MADE_NIGHT = "20251109"
+MADE_NIGHT = "20251121"  # dayObs of mjd 61000.98-61001.05 (UTC-12h); 9001 is on 20251120
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +103,7 @@ def made_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
             rubin_like_cutout(out / "cutouts" / name, ra, dec,
                               0.0 if kind == "template" else flux, seed)
             paths.append(f"cutouts/{name}")
-        night = "20251108" if source == 9001 else MADE_NIGHT
-        rows.setdefault(csv_name(night), []).append(
+        rows.setdefault(csv_name(day_obs(mjd) or ""), []).append(
             [source, source, obj, ra, dec, mjd, band, flux, 90.0, med, low, high, *paths,
              "2025-11-10T12:00:00Z"])
     DailyCsv(out / "data", SPEC_COLUMNS).append(rows)
@@ -305,7 +305,7 @@ def test_cli_report_prints_index_path(real_output, tmp_path):
 
 
 def test_cli_report_rejects_a_malformed_date(made_output):
-    result = CliRunner().invoke(main, ["report", "--date", "2025-11-09", "--output-dir",
+    result = CliRunner().invoke(main, ["report", "--date", "2025-11-21", "--output-dir",
                                        str(made_output)])
     assert result.exit_code != 0 and "YYYYMMDD" in result.output
 

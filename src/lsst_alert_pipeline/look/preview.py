@@ -53,14 +53,15 @@ def fmt(value: float | int | None, spec: str = ".4g") -> str:
 
 
 def caption(alert: Alert) -> str:
-    """The key values, two lines, in the CSV's vocabulary."""
+    """The key values, three lines, in the CSV's vocabulary."""
     when = alert.observed_utc
     utc = when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else "—"
     ss = alert.ss_source + (f" (ssObjectId {alert.ss_object_id})" if alert.ss_object_id else "")
     return (
         f"alertId {alert.alert_id}   diaSourceId {alert.dia_source_id}   "
-        f"diaObjectId {fmt(alert.dia_object_id, 'd')}   band {alert.band or '—'}   "
-        f"mjd {fmt(alert.mjd, '.5f')} ({utc})\n"
+        f"diaObjectId {fmt(alert.dia_object_id, 'd')}\n"
+        f"band {alert.band or '—'}   mjd {fmt(alert.mjd, '.5f')} ({utc})   "
+        f"night {alert.night}\n"
         f"psFlux {fmt(alert.ps_flux)} ± {fmt(alert.ps_flux_err)} nJy   "
         f"extendedness median {fmt(alert.extendedness_median, '.3f')} "
         f"min {fmt(alert.extendedness_min, '.3f')} max {fmt(alert.extendedness_max, '.3f')}   "
@@ -75,6 +76,19 @@ def compass_corner(directions: tuple[np.ndarray, np.ndarray]) -> tuple[int, int]
     return (1 if mean[0] < 0 else -1), (1 if mean[1] < 0 else -1)
 
 
+def compass_origin(corner: tuple[int, int], directions: tuple[np.ndarray, np.ndarray],
+                   length: float, size: tuple[int, int]) -> np.ndarray:
+    """The arrows' common start, pushed into the corner as far as their labels still fit."""
+    reach = 1.35 * length * np.array(directions)  # label positions relative to the origin
+    margin = 1.5
+    origin = []
+    for axis in (0, 1):
+        low = margin - min(0.0, float(reach[:, axis].min()))
+        high = size[axis] - 1 - margin - max(0.0, float(reach[:, axis].max()))
+        origin.append(high if corner[axis] == 1 else low)
+    return np.array(origin)
+
+
 def draw_compass(axes: Axes, cutout: Cutout) -> tuple[int, int] | None:
     """North and east arrows from a corner, when the WCS says which way they point."""
     if cutout.wcs is None:
@@ -84,10 +98,8 @@ def draw_compass(axes: Axes, cutout: Cutout) -> tuple[int, int] | None:
         return None
     height, width = cutout.image.shape
     corner = compass_corner(directions)
-    size = min(height, width)
-    length = 0.2 * size
-    centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
-    origin = centre + 0.36 * size * np.array(corner, dtype=float)
+    length = 0.18 * min(height, width)
+    origin = compass_origin(corner, directions, length, (width, height))
     for label, vector in zip(("N", "E"), directions, strict=True):
         tip = origin + length * vector
         axes.annotate("", xy=tuple(tip), xytext=tuple(origin),
@@ -150,6 +162,7 @@ def draw_light_curve(axes: Axes, history: Sequence[Alert], alert: Alert) -> None
         axes.plot([alert.mjd], [alert.ps_flux], "o", ms=11, mfc="none", mec="black",
                   label="this alert")
     axes.axhline(0.0, color="#999999", lw=0.8)
+    axes.ticklabel_format(axis="x", useOffset=False, style="plain")
     axes.set_xlabel("mjd")
     axes.set_ylabel("psFlux (nJy)")
     key = alert.object_key
@@ -166,7 +179,7 @@ def preview_figure(alert: Alert, cutouts: dict[str, Cutout | None],
                    history: Sequence[Alert]) -> Figure:
     """Three cutout panels side by side, plus a light curve when the object has other rows."""
     with_curve = len(history) > 1
-    figure = new_figure(12, 8.4 if with_curve else 4.6)
+    figure = new_figure(12, 8.6 if with_curve else 4.8)
     grid = figure.add_gridspec(2 if with_curve else 1, 3,
                                height_ratios=[1.0, 0.8] if with_curve else [1.0])
     for column, kind in enumerate(CUTOUT_KINDS):
@@ -176,7 +189,7 @@ def preview_figure(alert: Alert, cutouts: dict[str, Cutout | None],
     figure.text(0.5, 0.01, caption(alert), ha="center", va="bottom", fontsize=9,
                 family="monospace")
     figure.subplots_adjust(left=0.06, right=0.98, top=0.94,
-                           bottom=0.14 if with_curve else 0.14, hspace=0.3)
+                           bottom=0.15 if with_curve else 0.17, hspace=0.3)
     return figure
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import image as mpl_image
+from matplotlib.ticker import MaxNLocator
 
 from ..sinks.csv import csv_name
 from .cutouts import load_cutout, scaled_for_display
@@ -87,6 +88,7 @@ def plot_hours(night: Night, out: Path) -> Path:
         axes.set_xticks(range(len(counts)), [label for label, _ in counts])
     axes.set_xlabel("hour (UTC, from mjd)")
     axes.set_ylabel("alerts")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("alerts per hour")
     figure.tight_layout()
     return save_figure(figure, out)
@@ -100,6 +102,7 @@ def plot_bands(night: Night, out: Path) -> Path:
              color=[BAND_COLOURS.get(b, "#888888") for b in bands])
     axes.set_xlabel("band (filterName)")
     axes.set_ylabel("alerts")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("alerts per band")
     figure.tight_layout()
     return save_figure(figure, out)
@@ -122,6 +125,7 @@ def plot_extendedness(night: Night, out: Path) -> Path:
         axes.legend(fontsize=8)
     axes.set_xlabel("extendednessMedian")
     axes.set_ylabel("alerts")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("extendedness median by SSSource")
     figure.tight_layout()
     return save_figure(figure, out)
@@ -139,11 +143,12 @@ def plot_sky(night: Night, out: Path) -> Path:
     ra, dec = np.asarray(night.ra), np.asarray(night.dec)
     answers = np.asarray(night.ss_source)
     step = max(1, len(ra) // SKY_MAP_MAX_POINTS)
+    marker_size = 16 if len(ra) < 1000 else 2
     for answer in ("no", "yes", "unknown"):
         chosen = (answers == answer)[::step] if len(answers) else np.zeros(0, bool)
         if chosen.any():
             axes.scatter(mollweide_x(ra[::step][chosen]), np.radians(dec[::step][chosen]),
-                         s=9, color=SS_COLOURS[answer], label=f"SSSource {answer}")
+                         s=marker_size, color=SS_COLOURS[answer], label=f"SSSource {answer}")
     ticks = np.arange(-150, 181, 30)
     axes.set_xticks(np.radians(ticks), [f"{(-t) % 360:d}°" for t in ticks], fontsize=7)
     axes.grid(True, alpha=0.4)

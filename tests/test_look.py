@@ -333,3 +333,13 @@ def test_report_opens_from_disk_in_headless_chromium(made_output, tmp_path):
     assert console == [], console
     assert shot.is_file() and not blank(shot)
     assert time.monotonic() - started < 90
+
+
+def test_text_from_the_csv_is_escaped_in_the_page(made_output, tmp_path):
+    from dataclasses import replace
+
+    from lsst_alert_pipeline.look.report import alert_row_html
+
+    alert = replace(find_alert(made_output, 9005), band="<script>&", alert_id='"x"')
+    row = alert_row_html(alert, tmp_path, dict.fromkeys(CUTOUT_PANELS), tmp_path / "p.png")
+    assert "<script>" not in row and "&lt;script&gt;&amp;" in row and "&quot;x&quot;" in row

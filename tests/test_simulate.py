@@ -276,6 +276,8 @@ def test_demo_runs_a_small_night_through_every_stage(tmp_path: Path) -> None:
     cutouts = list((tmp_path / "demo" / "lsst_alerts" / "cutouts").glob("*.fits"))
     assert len(cutouts) == 3 * report.passed_filter
     assert any("look at" in line for line in lines)
+    assert report.page is not None and report.page.name == "index.html" and report.page.exists()
+    assert any(str(report.page) in line for line in lines)
 
     result = CliRunner().invoke(main, ["demo", "--count", "50", "--out", str(tmp_path / "cli")])
     assert result.exit_code == 0, result.output

@@ -2,7 +2,7 @@
 
 simulate -> filter (the ANTARES filter file through the real DevKit, as ANTARES would run it)
 -> consume (the consumer reading the passing alerts from files) -> the specification's output
-layout under OUT/lsst_alerts. One function per stage.
+layout under OUT/lsst_alerts -> the night's HTML report. One function per stage.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class DemoReport:
     written: int = 0
     written_csv: int = 0
     exit_code: int = 0
+    page: Path | None = None
     decoded: int = 0
     bad: int = 0
     solar_system: int = 0
@@ -164,9 +165,21 @@ def run_demo(
     report.written_csv = summary.alerts_written + summary.already_written
     report.exit_code = summary.exit_code
     report.extendedness_median_counts = extendedness_median_counts(records)
+    report.page = report_stage(report.output, log) if report.written_csv else None
     report.seconds = time.monotonic() - started
     for line in summary_lines(report):
         log(line)
     log(f"look at: {report.output / 'data'} (one CSV per night) and "
         f"{report.output / 'cutouts'} (FITS); raw alerts in {report.incoming}")
+    if report.page is not None:
+        log(f"open in a browser: {report.page}")
     return report
+
+
+def report_stage(output: Path, log: Log) -> Path:
+    """Stage 4: the night's HTML report (counts, histograms, sky map, cutout thumbnails)."""
+    from .look.report import write_report
+
+    page = write_report(output)
+    log(f"report: {page}")
+    return page

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import exitcodes
-from .decode import decode_message
+from .decode_batch import decode_and_normalize
 from .errors import InvalidMessage
 from .messages import Message
-from .normalize import AlertRecord, normalize
+from .normalize import AlertRecord
 from .outputdir import OutputDir, OutputError
 from .progress import Progress
 from .schemas import SchemaSource
@@ -114,14 +114,12 @@ class Pipeline:
         assert self.output.ledger is not None
         outcome = BatchOutcome()
         decoded: list[tuple[Message, int, AlertRecord]] = []
-        for message in messages:
-            try:
-                records = [normalize(alert)
-                           for alert in decode_message(message.payload, self.schemas)]
-            except InvalidMessage as exc:
-                self._dead(outcome, message, message.origin, exc)
+        results = decode_and_normalize([message.payload for message in messages], self.schemas)
+        for message, result in zip(messages, results, strict=True):
+            if isinstance(result, InvalidMessage):
+                self._dead(outcome, message, message.origin, result)
                 continue
-            decoded.extend((message, index, record) for index, record in enumerate(records))
+            decoded.extend((message, index, record) for index, record in enumerate(result))
         ids = [str(record.diaSourceId) for _, _, record in decoded]
         known = self.output.ledger.known(ids)
         processed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

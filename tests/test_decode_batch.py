@@ -1,0 +1,79 @@
+"""The fast batch decoder gives exactly what the full decode gives, on every packet we have."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lsst_alert_pipeline import decode_batch
+from lsst_alert_pipeline.decode import decode_message
+from lsst_alert_pipeline.decode_batch import decode_and_normalize
+from lsst_alert_pipeline.errors import InvalidMessage
+from lsst_alert_pipeline.normalize import AlertRecord, normalize
+from lsst_alert_pipeline.schemas import SchemaSource
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
+
+from .conftest import real_files
+
+
+def same_record(a: AlertRecord, b: AlertRecord) -> bool:
+    for item in dataclasses.fields(AlertRecord):
+        x, y = getattr(a, item.name), getattr(b, item.name)
+        if isinstance(x, float) and isinstance(y, float) and math.isnan(x):
+            if not math.isnan(y):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def full_decode(payload: bytes) -> list[AlertRecord]:
+    return [normalize(alert) for alert in decode_message(payload)]
+
+
+def test_every_real_packet_decodes_as_the_full_decode_does(real_alerts) -> None:
+    payloads = [p.read_bytes() for p in real_files(
+        "rubin/*/*.wire", "rubin/*/*.avro", "ztf/*.avro")]
+    outcomes = decode_and_normalize(payloads, SchemaSource())
+    heavy = 0
+    for payload, outcome in zip(payloads, outcomes, strict=True):
+        assert not isinstance(outcome, InvalidMessage), outcome
+        expected = full_decode(payload)
+        assert len(outcome) == len(expected)
+        assert all(same_record(a, b) for a, b in zip(outcome, expected, strict=True))
+        heavy += sum(r.extendednessCount >= decode_batch.HEAVY_HISTORY for r in outcome)
+    assert heavy >= 5, "the v10 variable stars must take the columnar path"
+
+
+@pytest.mark.parametrize("version", ["7.0", "9.0", "10.0", "11.1"])
+def test_simulated_alerts_of_every_history_length_match(version: str) -> None:
+    alerts = list(simulate_alerts(24, schema_version=version, seed=5, sso_fraction=0.2))
+    payloads = [encode_wire(alert, version) for alert in alerts]
+    outcomes = decode_and_normalize(payloads, SchemaSource())
+    for payload, outcome in zip(payloads, outcomes, strict=True):
+        assert not isinstance(outcome, InvalidMessage)
+        assert same_record(outcome[0], full_decode(payload)[0])
+
+
+def test_a_bad_payload_among_heavy_ones_is_dead_on_its_own(real_alerts) -> None:
+    heavy = [p.read_bytes() for p in real_files("rubin/derived_wire_v10_0/*.wire")]
+    assert heavy
+    truncated = heavy[0][: len(heavy[0]) - 40_000]
+    outcomes = decode_and_normalize([*heavy[1:3], truncated, heavy[3]], SchemaSource())
+    assert isinstance(outcomes[2], InvalidMessage)
+    assert outcomes[2].payload == truncated
+    for good, outcome in zip([*heavy[1:3], None, heavy[3]], outcomes, strict=True):
+        if good is not None:
+            assert not isinstance(outcome, InvalidMessage)
+            assert same_record(outcome[0], full_decode(good)[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=64), max_size=6))
+def test_garbage_in_a_batch_gives_invalid_messages_only(payloads: list[bytes]) -> None:
+    for outcome in decode_and_normalize(payloads, SchemaSource()):
+        assert isinstance(outcome, InvalidMessage | list)

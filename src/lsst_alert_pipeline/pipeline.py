@@ -64,6 +64,7 @@ class RunSummary:
     outcome: str = "running"
     exit_code: int = exitcodes.OK
     elapsed: float = 0.0
+    joined_after: float = 0.0  # seconds until the first batch: group join and first fetch
     partitions: list[dict[str, int | str]] = field(default_factory=list)
 
     def line(self) -> str:
@@ -212,6 +213,8 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
             want = min(want, options.max_messages - summary.messages)
         batch = source.poll_batch(want, options.poll_timeout)
         if batch:
+            if summary.messages == 0:
+                summary.joined_after = time.monotonic() - started
             outcome = pipeline.deliver(source, batch)
             summary.messages += len(batch)
             summary.alerts_written += len(outcome.written)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+CEILING = "disk ceiling (3 files/alert, sync per 500)"
 REAL = Path(os.environ.get("LSST_REAL_ALERTS", BENCH.parents[1] / "shared" / "real-alerts"))
 
 
@@ -136,6 +137,9 @@ def mode_decode(seconds: float) -> dict[str, Any]:
 
 def child(args: argparse.Namespace) -> None:
     workdir = Path(args.workdir)
+    # Start from a clean page cache: dirty data left by the previous mode would be written
+    # back during this one and charged to it.
+    os.sync()
     if args.mode == "ceiling":
         result = mode_ceiling(args.count, workdir)
     elif args.mode == "bare":
@@ -218,9 +222,8 @@ def main() -> int:
         print(f"published in {time.perf_counter() - started:.0f} s", flush=True)
         common = {"bootstrap": broker.bootstrap}
         for name, mode, options in (
-                ("disk ceiling (3 files/alert, sync per 500)", "ceiling",
-                 {"count": args.light}),
                 ("(b) ours end to end, light", "ours", {"topic": "light", "count": light}),
+                (CEILING, "ceiling", {"count": args.light}),
                 ("(a) bare loop, light", "bare", {"topic": "light", "count": light}),
                 ("(b) ours end to end, mix", "ours", {"topic": "mix", "count": mix}),
                 ("(a) bare loop, mix", "bare", {"topic": "mix", "count": mix})):
@@ -235,7 +238,7 @@ def main() -> int:
         "ours/bare, light": by_name["(b) ours end to end, light"]["alerts_per_s"]
         / by_name["(a) bare loop, light"]["alerts_per_s"],
         "ours light/disk ceiling": by_name["(b) ours end to end, light"]["alerts_per_s"]
-        / by_name["disk ceiling (3 files/alert, sync per 500)"]["alerts_per_s"],
+        / by_name[CEILING]["alerts_per_s"],
     }
     print(f"\n{'mode':46} {'alerts':>7} {'s':>7} {'alerts/s':>9} {'MB/s':>7} {'peak MB':>8}")
     for row in rows:

@@ -125,6 +125,8 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--extra-columns", help="Extra CSV columns, comma separated: "
                      "ssObjectId,hasSSSource,snr,reliability,dayObs,extendednessCount."),
         click.option("--schema", help="Force the reader schema: a bundled version or .avsc."),
+        click.option("--member", help="Scale-out: this consumer's name in the group; it "
+                     "writes members/NAME/ and shares the output directory's ledger."),
         click.option("--reset-offsets", help="Move the group's offsets first: earliest, latest "
                      "or an ISO-8601 time (first offset at or after it)."),
         click.option("--fetch-cutouts/--no-fetch-cutouts", "antares_fetch_cutouts",
@@ -610,6 +612,31 @@ def demo(out_dir: str, count: int, seed: int | None) -> None:
                f"to {report.output}")
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+
+@main.command()
+@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
+              show_default=True, help="The root the members (--member NAME) write under.")
+def merge(output_dir: Path) -> None:
+    """Gather the CSV files of a group's members into OUTPUT_DIR/data/, each alert once.
+
+    \b
+    Example (two consumers sharing the work of one topic):
+      lsst-alerts consume --member a --output-dir lsst_alerts ... &
+      lsst-alerts consume --member b --output-dir lsst_alerts ...
+      lsst-alerts merge --output-dir lsst_alerts
+    """
+    from .merge import merge as run_merge
+
+    try:
+        report = run_merge(output_dir)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, rows in report.nights.items():
+        click.echo(f"{output_dir / 'data' / name}: {rows:,} alerts")
+    click.echo(f"merged {len(report.members)} members, {sum(report.nights.values()):,} alerts, "
+               f"{report.duplicates:,} duplicate rows dropped")
 
 
 if __name__ == "__main__":

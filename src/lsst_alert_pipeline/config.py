@@ -7,6 +7,7 @@ Secrets (passwords, API secrets) come from the environment or a file and are nev
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -43,6 +44,7 @@ class Settings:
     schema: str | None = None
     from_paths: list[str] = field(default_factory=list)
     reset_offsets: str | None = None
+    member: str | None = None
     antares_api_url: str = "https://api.antares.noirlab.edu/v2/"
     antares_fetch_cutouts: bool = False
     antares_timeout: float = 30.0
@@ -205,6 +207,10 @@ def validate(settings: Settings, require_source: bool = True) -> None:
         from .offsets import parse_reset
 
         parse_reset(settings.reset_offsets)
+    if settings.member is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}",
+                                                         settings.member):
+        raise ConfigurationError(
+            f"member = {settings.member!r}: use 1-64 letters, digits, '-' or '_'")
     if settings.batch_size < 1:
         raise ConfigurationError(f"batch_size = {settings.batch_size} must be at least 1")
     unknown = [c for c in settings.extra_columns if c not in EXTRA_COLUMNS]

@@ -33,7 +33,7 @@ def open_source(settings: Settings) -> Source:
 def consume(settings: Settings, stop: threading.Event | None = None,
             progress: Progress | None = None) -> RunSummary:
     """One bounded run into settings.output_dir; never raises for a failure it can name."""
-    output = OutputDir(settings.output_dir)
+    output = OutputDir(settings.output_dir, settings.member)
     try:
         output.open()
     except AlreadyRunning as exc:

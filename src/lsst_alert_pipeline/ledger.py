@@ -16,10 +16,11 @@ from typing import Any
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
     dia_source_id TEXT PRIMARY KEY,
-    csv_file TEXT NOT NULL,
+    csv_file TEXT NOT NULL,  -- its path from the ledger's root
     written_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS csv_files (name TEXT PRIMARY KEY, length INTEGER NOT NULL);
+-- csv_files.name is the path from the ledger's root: data/lsst_alerts_YYYYMMDD.csv
 CREATE TABLE IF NOT EXISTS deadletters (
     name TEXT PRIMARY KEY, reason TEXT NOT NULL, written_at REAL NOT NULL
 );
@@ -42,7 +43,8 @@ class Ledger:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None)
+        # Members of a group share one ledger: writers wait for each other's short commits.
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
         # FULL: a committed batch survives power loss; WAL keeps commits to one fsync.
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")

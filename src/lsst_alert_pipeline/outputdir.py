@@ -5,6 +5,10 @@ Layout (the specification's, plus two folders of our own):
     cutouts/<diaSourceId>_<kind>_<YYYYMMDD_HHMMSS>.fits
     deadletter/                         undecodable messages and why
     state/ledger.sqlite, state/lock     what is durably written; who is writing
+
+Members of one consumer group (`--member NAME`, scale-out) each write a whole layout of their own
+under members/NAME/ and share the root's ledger, so an alert one member wrote is never written
+again by another; `lsst-alerts merge` gathers the members' CSV files into the root's data/.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ _SYNCFS = _load_syncfs()
 
 
 class OutputDir:
-    def __init__(self, root: Path):
-        self.root = root.resolve()
+    def __init__(self, root: Path, member: str | None = None):
+        self.ledger_root = root.resolve()
+        self.member = member
+        self.root = self.ledger_root / "members" / member if member else self.ledger_root
         self.data = self.root / "data"
         self.cutouts = self.root / "cutouts"
         self.deadletter = self.root / "deadletter"
@@ -68,7 +74,7 @@ class OutputDir:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
-        self.ledger = Ledger(self.state / "ledger.sqlite")
+        self.ledger = Ledger(self.ledger_root / "state" / "ledger.sqlite")
         self.recover()
         return self
 
@@ -93,8 +99,10 @@ class OutputDir:
         Rows past that length belong to a batch whose offsets were never committed: the broker
         delivers those messages again and they are written again, once."""
         assert self.ledger is not None
-        for name, durable in self.ledger.csv_lengths().items():
-            csv = self.data / name
+        for key, durable in self.ledger.csv_lengths().items():
+            csv = self.ledger_root / key
+            if csv.parent != self.data:
+                continue  # another member's file: that member recovers it
             if csv.exists() and csv.stat().st_size > durable:
                 if durable == 0:
                     csv.unlink()
@@ -104,6 +112,11 @@ class OutputDir:
         for folder in (self.cutouts, self.deadletter):
             for temp in folder.glob(TEMP_PREFIX + "*"):
                 temp.unlink(missing_ok=True)
+
+    def csv_key(self, name: str) -> str:
+        """How the (possibly shared) ledger names a CSV file of this output: its path from the
+        ledger's root, e.g. data/lsst_alerts_20260305.csv or members/a/data/..."""
+        return (self.data / name).relative_to(self.ledger_root).as_posix()
 
     def make_durable(self) -> None:
         """One durability point per batch: sync the output file system (data and renames)."""

@@ -139,12 +139,14 @@ class Pipeline:
             known.add(key)
             day = record.day_obs or dt.datetime.now(dt.UTC).strftime("%Y%m%d")
             rows.setdefault(csv_name(day), []).append(row)
-            outcome.written.append((key, csv_name(day)))
+            outcome.written.append((key, self.output.csv_key(csv_name(day))))
         for name in rows.keys() - self.registered_csv:
             path = self.output.data / name
-            self.output.ledger.register_csv(name, path.stat().st_size if path.exists() else 0)
+            self.output.ledger.register_csv(self.output.csv_key(name),
+                                            path.stat().st_size if path.exists() else 0)
             self.registered_csv.add(name)
-        outcome.csv_lengths = self.csv.append(rows)
+        lengths = self.csv.append(rows)
+        outcome.csv_lengths = {self.output.csv_key(name): n for name, n in lengths.items()}
         return outcome
 
     def _write_alert(self, record: AlertRecord, processed_at: str,

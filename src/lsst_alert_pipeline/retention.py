@@ -71,7 +71,7 @@ def cleanup(output_dir: Path, days: float, dry_run: bool = False) -> CleanupRepo
             if not dry_run:
                 os.unlink(path)
                 if path.parent == output.data and output.ledger is not None:
-                    output.ledger.forget_csv(path.name)
+                    output.ledger.forget_csv(output.csv_key(path.name))
             report.removed.append(str(path.relative_to(output.root)))
             report.freed_bytes += size
     return report

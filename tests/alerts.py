@@ -19,17 +19,18 @@ def real_wire_payloads() -> list[bytes]:
                                                 "rubin/boom_wire/*.avro")]
 
 
-def renumbered(payload: bytes, new_id: int) -> bytes:
-    """The same real alert under another diaSourceId (more alerts than the folder holds)."""
+def renumbered(payload: bytes, new_id: int, mjd: float | None = None) -> bytes:
+    """The same real alert under another diaSourceId (and, if given, observed at another MJD)."""
     schema_id = struct.unpack_from(">I", payload, 1)[0]
     schema = parsed_bundled_schema(version_for(schema_id))
     record = fastavro.schemaless_reader(io.BytesIO(payload[5:]), schema, None)
     assert isinstance(record, dict)
     record["diaSource"]["diaSourceId"] = new_id
-    if "diaSourceId" in record:
-        record["diaSourceId"] = new_id
-    if "alertId" in record:
-        record["alertId"] = new_id
+    for key in ("diaSourceId", "alertId"):
+        if key in record:
+            record[key] = new_id
+    if mjd is not None:
+        record["diaSource"]["midpointMjdTai"] = mjd
     out = io.BytesIO()
     fastavro.schemaless_writer(out, schema, record)
     return payload[:5] + out.getvalue()

@@ -6,23 +6,19 @@ Every test here produces one record per batch: Tansu 0.6's high watermark is onl
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import struct
 import threading
 import time
 from pathlib import Path
 
-import fastavro
 import pytest
 from click.testing import CliRunner
 
 from lsst_alert_pipeline import config, consumer, exitcodes
 from lsst_alert_pipeline.cli import main
 from lsst_alert_pipeline.kafka_source import KafkaSource
-from lsst_alert_pipeline.schemas import parsed_bundled_schema
 
-from .alerts import csv_rows, many_real_alerts, real_wire_payloads
+from .alerts import csv_rows, many_real_alerts, real_wire_payloads, renumbered
 
 
 def settings_for(broker, topic: str, output: Path, group: str, **extra):
@@ -129,24 +125,13 @@ def test_offsets_deleted_by_retention_are_reported_with_their_count(
     assert len(csv_rows(tmp_path)) == 18
 
 
-def with_mjd(payload: bytes, new_id: int, mjd: float) -> bytes:
-    schema = parsed_bundled_schema("9.0")
-    record = fastavro.schemaless_reader(io.BytesIO(payload[5:]), schema, None)
-    assert isinstance(record, dict)
-    record["diaSourceId"] = record["diaSource"]["diaSourceId"] = new_id
-    record["diaSource"]["midpointMjdTai"] = mjd
-    body = io.BytesIO()
-    fastavro.schemaless_writer(body, schema, record)
-    return b"\x00" + struct.pack(">I", 900) + body.getvalue()
-
-
 def test_a_night_across_utc_midnight_lands_in_one_csv(real_alerts, tmp_path: Path) -> None:
     base = (real_alerts / "rubin/derived_wire_v9_0/169298432598474793.v9_0.wire").read_bytes()
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     # 2026-02-10 23:30 UTC and 2026-02-11 08:30 UTC: one Chilean night, dayObs 20260210.
     for index, mjd in enumerate((61081.979, 61082.354)):
-        (incoming / f"{index}.wire").write_bytes(with_mjd(base, 5_000_000_000 + index, mjd))
+        (incoming / f"{index}.wire").write_bytes(renumbered(base, 5_000_000_000 + index, mjd))
     out = tmp_path / "out"
     summary = consumer.consume(config.load(environ={}, flags={
         "from_paths": [str(incoming)], "output_dir": str(out)}))

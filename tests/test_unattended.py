@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import io
 import json
 import os
-import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import fastavro
 import pytest
 from click.testing import CliRunner
 
 from lsst_alert_pipeline import config, consumer, exitcodes
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.schemas import parsed_bundled_schema
 from lsst_alert_pipeline.status import current_day_obs
 
-from .alerts import csv_rows, real_wire_payloads
+from .alerts import csv_rows, real_wire_payloads, renumbered
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "run_lsst_consumer.sh"
@@ -129,17 +125,6 @@ def test_retention_removes_old_files_only_inside_the_output_directory(tmp_path: 
     assert link.is_symlink()
 
 
-def alert_at(payload: bytes, new_id: int, mjd: float) -> bytes:
-    schema = parsed_bundled_schema("9.0")
-    record = fastavro.schemaless_reader(io.BytesIO(payload[5:]), schema, None)
-    assert isinstance(record, dict)
-    record["diaSourceId"] = record["diaSource"]["diaSourceId"] = new_id
-    record["diaSource"]["midpointMjdTai"] = mjd
-    body = io.BytesIO()
-    fastavro.schemaless_writer(body, schema, record)
-    return b"\x00" + struct.pack(">I", 900) + body.getvalue()
-
-
 def test_status_json_matches_a_known_output_directory(real_alerts, tmp_path: Path) -> None:
     incoming = tmp_path / "incoming"
     incoming.mkdir()
@@ -147,9 +132,9 @@ def test_status_json_matches_a_known_output_directory(real_alerts, tmp_path: Pat
     now_mjd = time.time() / 86400 + 40587.0
     for index in range(3):
         (incoming / f"tonight{index}.wire").write_bytes(
-            alert_at(base, 4_000_000_000 + index, now_mjd - 0.01 * index))
+            renumbered(base, 4_000_000_000 + index, now_mjd - 0.01 * index))
     yesterday = now_mjd - 1
-    (incoming / "yesterday.wire").write_bytes(alert_at(base, 4_100_000_000, yesterday))
+    (incoming / "yesterday.wire").write_bytes(renumbered(base, 4_100_000_000, yesterday))
     (incoming / "broken.wire").write_bytes(b"\x00\x00\x00\x03\x84broken")
     out = tmp_path / "out"
     summary = consumer.consume(config.load(environ={}, flags={

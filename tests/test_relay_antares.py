@@ -143,3 +143,21 @@ def test_antares_locus_stream_with_cutouts_from_the_rest_api(real_alerts, broker
         for kind in ("science", "template", "difference"):
             assert (tmp_path / row[f"{kind}_cutout_path"]).read_bytes() == record.cutouts[kind]
     assert any(r.endswith("/169298433340342300/thumbnails") for r in thumbnails.requests)
+
+
+def test_relay_reads_raw_alerts_from_a_kafka_topic(real_alerts, broker, topic,
+                                                   tmp_path: Path) -> None:
+    raw = [p.read_bytes() for folder in FOLDERS
+           for p in sorted((real_alerts / folder).glob("*.wire"))]
+    raw_topic = f"{topic}-raw"
+    broker.create_topic(raw_topic, 1)
+    broker.produce(raw_topic, raw)
+    result = CliRunner().invoke(main, [
+        "relay", "--from", f"kafka://{broker.bootstrap}/{raw_topic}",
+        "--to", f"kafka://{broker.bootstrap}/{topic}", "--group-id", f"relay-{topic}"])
+    assert result.exit_code == 0, result.output
+    expected = passing_ids(real_alerts)
+    assert f"relayed {len(expected)} of {len(raw)} alerts" in result.output
+    summary = consume_topic(broker, topic, tmp_path)
+    assert {int(row["diaSourceId"]) for row in csv_rows(tmp_path)} == expected
+    assert summary.exit_code == exitcodes.OK

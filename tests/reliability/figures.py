@@ -14,4 +14,5 @@ def summary_line() -> str:
             f"{FIGURES['deadlettered']:,} dead-lettered, "
             f"outages survived: {FIGURES['outages']}, "
             f"output failures survived: {FIGURES['output_failures']}, "
+            f"overlapping runs refused: {FIGURES['overlaps']}, "
             f"{FIGURES['lost']} lost, {FIGURES['duplicated']} duplicated")

@@ -15,6 +15,8 @@ from pathlib import Path
 from astropy.io import fits
 
 import lsst_alert_pipeline
+from lsst_alert_pipeline import config
+from lsst_alert_pipeline.config import Settings
 from lsst_alert_pipeline.decode import decode_message
 from lsst_alert_pipeline.normalize import normalize
 from lsst_alert_pipeline.outputdir import TEMP_PREFIX
@@ -131,3 +133,25 @@ def run_to_completion(command: list[str], log: Path, timeout: float = 180,
         finished = subprocess.run(command, stderr=stderr, stdout=subprocess.DEVNULL, text=True,
                                   timeout=timeout, env=subprocess_env(**env))
     return finished
+
+
+def settings_for(bootstrap: str, topic: str, output: Path, **extra: object) -> Settings:
+    """In-process consumer settings; a 6 s session (the broker's minimum in real Kafka)."""
+    flags: dict[str, object] = {
+        "topics": [topic], "output_dir": str(output), "idle_timeout": 20,
+        "kafka": {"bootstrap.servers": bootstrap, "group.id": f"g-{topic}",
+                  "session.timeout.ms": 6000}}
+    flags.update(extra)
+    return config.load(environ={}, flags=flags)
+
+
+def committed_offset(bootstrap: str, group: str, topic: str) -> int:
+    """The group's committed offset on partition 0 (0 when it has committed nothing)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        found = probe.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+    finally:
+        probe.close()
+    return max(int(found), 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import traceback
 
@@ -67,7 +68,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
     except BrokerUnreachable as exc:
         log.error("%s", exc)
         summary.outcome, summary.exit_code = "broker unreachable", exitcodes.BROKER_UNREACHABLE
-    except OutputError as exc:
+    except (OutputError, sqlite3.OperationalError) as exc:
+        # SQLite reports a full or read-only disk under the ledger as OperationalError.
         log.error("%s; nothing of this batch was committed, a later run with space redoes it",
                   exc)
         summary.outcome, summary.exit_code = "output not writable", exitcodes.OUTPUT_ERROR

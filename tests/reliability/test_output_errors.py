@@ -130,3 +130,36 @@ def test_read_only_output_exits_5_with_a_clear_message(
     assert expected in caplog.text and str(output) in caplog.text
     assert committed_offset(broker.bootstrap, f"g-{topic}", topic) == 0
     FIGURES["output_failures"] += 1
+
+
+def test_a_ledger_that_cannot_be_written_exits_5_without_committing(
+        broker, topic, simulated: SimulatedAlerts, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, caplog: Any) -> None:
+    """SQLite says 'database or disk is full' when the disk fills during the ledger's commit."""
+    import sqlite3
+
+    from lsst_alert_pipeline.ledger import Ledger
+
+    broker.produce(topic, simulated.payloads[:30])
+    real = Ledger.record_batch
+    batches = [0]
+
+    def record_batch(self: Ledger, *args: Any) -> None:
+        batches[0] += 1
+        if batches[0] > 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, *args)
+
+    monkeypatch.setattr(Ledger, "record_batch", record_batch)
+    output = tmp_path / "out"
+    settings = settings_for(broker.bootstrap, topic, output, batch_size=10)
+    with caplog.at_level(logging.ERROR, logger="lsst_alert_pipeline"):
+        full = consumer.consume(settings)
+    print(f"\nledger full: exit {full.exit_code} ({full.outcome})")
+    assert full.exit_code == exitcodes.OUTPUT_ERROR, full.outcome
+    assert "database or disk is full" in caplog.text
+    assert committed_offset(broker.bootstrap, f"g-{topic}", topic) == 10
+    monkeypatch.undo()
+    assert consumer.consume(settings).exit_code == exitcodes.OK
+    FIGURES["output_failures"] += 1
+    verify_exactly_once(output, simulated, set(simulated.ids[:30]))

@@ -26,7 +26,8 @@ def open_source(settings: Settings) -> Source:
             return FileSource(settings.from_paths)
         except FileNotFoundError as exc:
             raise ConfigurationError(str(exc)) from exc
-    source = KafkaSource(settings.kafka, settings.topics, settings.reset_offsets)
+    source = KafkaSource(settings.kafka, settings.topics, settings.reset_offsets,
+                         commit_timeout=settings.broker_timeout)
     source.connect()
     return source
 

@@ -95,7 +95,7 @@ def test_sigkill_at_any_step_then_restart_writes_each_alert_once(
     finished = run_to_completion(command, log, timeout=180)
     assert finished.returncode == exitcodes.OK, f"final run exit {finished.returncode}; {log}"
     FIGURES["kills"] += kills
-    checked = verify_exactly_once(output, simulated, set(simulated.ids))
+    checked = len(verify_exactly_once(output, simulated, set(simulated.ids)))
     assert checked == len(simulated.ids)
     assert not list((output / "deadletter").iterdir())
     print(f"crash: {kills} kills survived, {checked:,} alerts verified exactly once with "

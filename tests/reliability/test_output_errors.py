@@ -105,7 +105,7 @@ def test_full_disk_stops_without_commit_then_a_run_with_space_completes(
     assert roomy.exit_code == exitcodes.OK, roomy.line()
     assert roomy.alerts_written + roomy.already_written >= ALERTS - committed
     FIGURES["output_failures"] += 1
-    checked = verify_exactly_once(output, simulated, ids)
+    checked = len(verify_exactly_once(output, simulated, ids))
     print(f"full disk: the run with space wrote {roomy.alerts_written}, "
           f"{checked} alerts verified exactly once")
 

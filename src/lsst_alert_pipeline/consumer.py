@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import traceback
 
@@ -25,7 +26,8 @@ def open_source(settings: Settings) -> Source:
             return FileSource(settings.from_paths)
         except FileNotFoundError as exc:
             raise ConfigurationError(str(exc)) from exc
-    source = KafkaSource(settings.kafka, settings.topics, settings.reset_offsets)
+    source = KafkaSource(settings.kafka, settings.topics, settings.reset_offsets,
+                         commit_timeout=settings.broker_timeout)
     source.connect()
     return source
 
@@ -67,7 +69,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
     except BrokerUnreachable as exc:
         log.error("%s", exc)
         summary.outcome, summary.exit_code = "broker unreachable", exitcodes.BROKER_UNREACHABLE
-    except OutputError as exc:
+    except (OutputError, sqlite3.OperationalError) as exc:
+        # SQLite reports a full or read-only disk under the ledger as OperationalError.
         log.error("%s; nothing of this batch was committed, a later run with space redoes it",
                   exc)
         summary.outcome, summary.exit_code = "output not writable", exitcodes.OUTPUT_ERROR

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from typing import Any
 
@@ -41,8 +42,11 @@ class BrokerUnreachable(Exception):  # noqa: N818
 
 
 class KafkaSource:
-    def __init__(self, config: dict[str, Any], topics: list[str], reset: str | None = None):
+    def __init__(self, config: dict[str, Any], topics: list[str], reset: str | None = None,
+                 commit_timeout: float = 300.0):
         self.topics = topics
+        self.commit_timeout = commit_timeout
+        self.commit_stuck = False
         self.reset = reset
         self.reset_done: set[tuple[str, int]] = set()
         self.retention_losses: list[dict[str, int | str]] = []
@@ -202,18 +206,43 @@ class KafkaSource:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         delay = 0.5
+        deadline = time.monotonic() + self.commit_timeout
         for attempt in range(8):
             try:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
+                self._commit_before(offsets, deadline)
                 self.committed_next.update(next_offsets)
                 return
             except KafkaException as exc:
                 log.warning("offset commit failed (%s), attempt %d; retrying in %.1f s",
                             exc.args[0].str(), attempt + 1, delay)
-                time.sleep(delay)
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 10)
         raise BrokerUnreachable("could not commit offsets after 8 attempts; outputs are safe and "
                                 "the ledger skips them when the broker redelivers")
+
+    def _commit_before(self, offsets: list[TopicPartition], deadline: float) -> None:
+        """A synchronous commit that gives up at the deadline: librdkafka's own waits without
+        bound while no broker answers, which would let a cron run hang past --broker-timeout."""
+        outcome: list[BaseException] = []
+        done = threading.Event()
+
+        def attempt() -> None:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=attempt, name="offset-commit", daemon=True).start()
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            self.commit_stuck = True
+            raise BrokerUnreachable(
+                f"offset commit got no answer from the broker within {self.commit_timeout:.0f} s "
+                "(--broker-timeout); outputs are safe and the ledger skips them when the broker "
+                "redelivers")
+        if outcome:
+            raise outcome[0]
 
     def _next_offset(self, tp: TopicPartition) -> int | None:
         key = (tp.topic, tp.partition)
@@ -249,6 +278,10 @@ class KafkaSource:
         return 0.0 if self.down_since is None else time.monotonic() - self.down_since
 
     def close(self) -> None:
+        if self.commit_stuck:
+            # close() would wait behind the stuck commit; the group rebalances after its timeout.
+            log.warning("not closing the consumer: a commit is still waiting for the broker")
+            return
         try:
             self.consumer.close()
         except (KafkaException, RuntimeError):

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from . import exitcodes
 from .decode_batch import decode_and_normalize
 from .errors import InvalidMessage
+from .faults import fault_point
 from .messages import Message
 from .normalize import AlertRecord
 from .outputdir import OutputDir, OutputError
@@ -103,11 +104,15 @@ class Pipeline:
         assert self.output.ledger is not None
         try:
             outcome = self.write(messages)
+            fault_point("after-write")
             self.output.make_durable()
+            fault_point("after-sync")
         except OSError as exc:
             raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
         self.output.ledger.record_batch(outcome.written, outcome.csv_lengths, outcome.deadletters)
+        fault_point("after-ledger")
         source.commit(messages)
+        fault_point("after-commit")
         return outcome
 
     def write(self, messages: list[Message]) -> BatchOutcome:

@@ -1,0 +1,1 @@
+"""Reliability suite (issue 7): crashes, broker outages, hostile bytes, full disks, overlap."""

@@ -1,0 +1,18 @@
+"""Counters the reliability tests fill in; conftest prints them as one line at the end."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+FIGURES: Counter[str] = Counter()
+
+
+def summary_line() -> str:
+    return (f"reliability: kills survived: {FIGURES['kills']}, "
+            f"alerts verified: {FIGURES['verified']:,}, "
+            f"hostile messages: {FIGURES['hostile']:,} tried, "
+            f"{FIGURES['deadlettered']:,} dead-lettered, "
+            f"outages survived: {FIGURES['outages']}, "
+            f"output failures survived: {FIGURES['output_failures']}, "
+            f"overlapping runs refused: {FIGURES['overlaps']}, "
+            f"{FIGURES['lost']} lost, {FIGURES['duplicated']} duplicated")

@@ -62,7 +62,7 @@ def consume(settings: Settings, stop: threading.Event | None = None,
         options = RunOptions(batch_size=settings.batch_size, max_messages=settings.max_messages,
                              duration=settings.duration, idle_timeout=settings.idle_timeout,
                              broker_timeout=settings.broker_timeout)
-        summary = run(source, pipeline, options, stop, progress)
+        run(source, pipeline, options, stop, progress, summary)
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)
         summary.outcome, summary.exit_code = "configuration error", exitcodes.CONFIG_ERROR

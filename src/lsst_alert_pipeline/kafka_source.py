@@ -267,9 +267,11 @@ class KafkaSource:
         if not self.assignment:
             return False
         try:
-            return all(row["lag"] == 0 for row in self.partition_report())
+            report = self.partition_report()
         except KafkaException:
             return False
+        self.down_since = None  # the broker answered
+        return all(row["lag"] == 0 for row in report)
 
     def retention_lost(self) -> int:
         return sum(int(loss["lost"]) for loss in self.retention_losses)

@@ -198,11 +198,15 @@ class Pipeline:
 
 
 def run(source: Source, pipeline: Pipeline, options: RunOptions,
-        stop: threading.Event | None = None, progress: Progress | None = None) -> RunSummary:
-    """Consume batches until caught up, a limit, a signal or a failure; return the summary."""
+        stop: threading.Event | None = None, progress: Progress | None = None,
+        summary: RunSummary | None = None) -> RunSummary:
+    """Consume batches until caught up, a limit, a signal or a failure; return the summary.
+
+    The caller may pass the summary to fill, so that it still counts what was written when a
+    failure (full disk, lost broker) ends the run with an exception."""
     stop = stop or threading.Event()
     progress = progress or Progress()
-    summary = RunSummary()
+    summary = summary or RunSummary()
     started = last_message = time.monotonic()
     while True:
         now = time.monotonic()
@@ -235,16 +239,22 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
         if source.caught_up():
             summary.outcome = "caught up"
             break
-        if source.broker_down_for() > options.broker_timeout:
+        down_for = source.broker_down_for()
+        if down_for > options.broker_timeout:
             summary.outcome, summary.exit_code = ("broker unreachable",
                                                   exitcodes.BROKER_UNREACHABLE)
             break
+        if down_for > 0:
+            continue  # librdkafka reconnects with backoff; the broker timeout bounds the wait
         if now - last_message >= options.idle_timeout:
             summary.outcome, summary.exit_code = "stalled", exitcodes.STALLED
             break
     progress.finish()
     summary.elapsed = time.monotonic() - started
-    summary.partitions = source.partition_report()
+    try:
+        summary.partitions = source.partition_report()
+    except Exception as exc:  # the lag is a report; a broker gone at the end must not hide why
+        log.warning("could not read the partitions' lag at the end of the run: %s", exc)
     summary.lost_to_retention = source.retention_lost()
     if summary.lost_to_retention and summary.exit_code == exitcodes.OK:
         summary.exit_code = exitcodes.RETENTION_LOSS

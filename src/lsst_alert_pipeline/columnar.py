@@ -107,8 +107,9 @@ def container_of(version: str, bodies: list[bytes]) -> bytes:
 
 
 def read_after_trigger(version: str, bodies: list[bytes]) -> list[dict[str, Any]]:
-    """Per body: prvDiaSources reduced to (diaSourceId, extendedness), ssSource/ssObject and
-    the cutouts; raises whatever polars raises for a body that is not of this schema."""
+    """Per body: the prvDiaSources' diaSourceIds and extendedness as two lists (`history`; None
+    when the alert has no history array), ssSource/ssObject and the cutouts; raises whatever
+    polars raises for a body that is not of this schema."""
     import polars as pl
 
     _, columns = container_header(version)
@@ -128,7 +129,5 @@ def read_after_trigger(version: str, bodies: list[bytes]) -> list[dict[str, Any]
             row[name] = value
     for row, ids, values in zip(rows, history.get_column("ids").to_list(),
                                 history.get_column("extendedness").to_list(), strict=True):
-        row["prvDiaSources"] = (None if ids is None else
-                                [{"diaSourceId": i, "extendedness": e}
-                                 for i, e in zip(ids, values, strict=True)])
+        row["history"] = None if ids is None else (ids, values)
     return rows

@@ -158,7 +158,7 @@ def _columnar(version: str, items: list[tuple[int, dict[str, Any]]], payloads: l
         tails = read_after_trigger(version, bodies)
         for tail, count in zip(tails, expected, strict=True):
             # The first array block already holds `count` rows: fewer means a misread body.
-            if len(tail["prvDiaSources"] or ()) < count:
+            if len((tail["history"] or ((),))[0]) < count:
                 raise ValueError("prvDiaSources shorter than its first block count")
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -170,4 +170,6 @@ def _columnar(version: str, items: list[tuple[int, dict[str, Any]]], payloads: l
             outcomes[index] = _one_by_one(payloads[index], schemas)
         return
     for (index, head), tail in zip(items, tails, strict=True):
-        outcomes[index] = [normalize_rubin({**head, **tail}, version)]
+        ids, values = tail.pop("history") or ((), ())
+        outcomes[index] = [normalize_rubin({**head, **tail}, version,
+                                           zip(ids, values, strict=True))]

@@ -35,6 +35,9 @@ BATCH_BYTES = 32 * 1024 * 1024
 # Ours to decide, whatever the configuration says: commits follow durability, never a timer.
 CONSUMER_FORCED: dict[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
 NOT_FOR_LIBRDKAFKA = {"schema.registry.url"}
+# Commit errors that mean "the group rebalanced under this batch", not "the broker is gone".
+REBALANCED = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
+              KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
 
 
 class BrokerUnreachable(Exception):  # noqa: N818
@@ -48,6 +51,7 @@ class KafkaSource:
         self.commit_timeout = commit_timeout
         self.commit_stuck = False
         self.reset = reset
+        self.revoked_during_poll = False
         self.reset_done: set[tuple[str, int]] = set()
         self.retention_losses: list[dict[str, int | str]] = []
         self.down_since: float | None = None
@@ -149,7 +153,7 @@ class KafkaSource:
         log.info("assigned %s", ", ".join(f"{p.topic}/{p.partition}" for p in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # The pipeline commits every batch before polling again, so nothing is in flight here.
+        self.revoked_during_poll = True
         gone = {(p.topic, p.partition) for p in partitions}
         self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in gone]
 
@@ -192,6 +196,12 @@ class KafkaSource:
                 self.down_since = None
             elif batch:
                 break
+        if self.revoked_during_poll:
+            # A rebalance took partitions away while this batch was gathered: their messages go
+            # to the new owner, which reads them from the last committed offset.
+            owned = {(tp.topic, tp.partition) for tp in self.assignment}
+            batch = [m for m in batch if (m.topic, m.partition) in owned]
+            self.revoked_during_poll = False
         return batch
 
     def commit(self, messages: list[Message]) -> None:
@@ -202,6 +212,14 @@ class KafkaSource:
                 continue
             key = (message.topic, message.partition)
             next_offsets[key] = max(next_offsets.get(key, 0), message.offset + 1)
+        # A partition that moved while the batch was written is not ours to commit: its outputs
+        # are in the ledger already, so its new owner skips them.
+        owned = {(tp.topic, tp.partition) for tp in self.assignment}
+        moved = [key for key in next_offsets if key not in owned]
+        for key in moved:
+            log.info("%s/%d moved to another consumer during the batch; not committing it",
+                     *key)
+            del next_offsets[key]
         if not next_offsets:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
@@ -213,6 +231,11 @@ class KafkaSource:
                 self.committed_next.update(next_offsets)
                 return
             except KafkaException as exc:
+                if exc.args[0].code() in REBALANCED:
+                    log.info("offset commit refused by a rebalance (%s): the partitions' new "
+                             "owner reads from the last commit and the ledger skips what is "
+                             "written", exc.args[0].str())
+                    return
                 log.warning("offset commit failed (%s), attempt %d; retrying in %.1f s",
                             exc.args[0].str(), attempt + 1, delay)
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))

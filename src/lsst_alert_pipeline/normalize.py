@@ -143,7 +143,10 @@ def normalize(alert: DecodedAlert) -> AlertRecord:
     return normalize_locus(alert.record)
 
 
-def normalize_rubin(record: dict[str, Any], version: str | None) -> AlertRecord:
+def normalize_rubin(record: dict[str, Any], version: str | None,
+                    history: Iterable[tuple[Any, Any]] | None = None) -> AlertRecord:
+    """The record of a Rubin alert; `history` gives the prvDiaSources' (diaSourceId,
+    extendedness) pairs when the caller read them as columns (decode_batch.py)."""
     source = record.get("diaSource")
     if not isinstance(source, dict):
         raise InvalidMessage("Rubin alert has no diaSource record")
@@ -153,9 +156,12 @@ def normalize_rubin(record: dict[str, Any], version: str | None) -> AlertRecord:
         dia_source_id = record.get("diaSourceId")
     alert_id = record.get("alertId")
     # prvDiaSources normally excludes the triggering source; keying by id guards against repeats.
+    if history is None:
+        history = ((previous.get("diaSourceId"), previous.get("extendedness"))
+                   for previous in record.get("prvDiaSources") or ())
     by_id: dict[Any, Any] = {dia_source_id: source.get("extendedness")}
-    for previous in record.get("prvDiaSources") or ():
-        by_id.setdefault(previous.get("diaSourceId"), previous.get("extendedness"))
+    for previous_id, extendedness in history:
+        by_id.setdefault(previous_id, extendedness)
     median, lowest, highest, count = extendedness_statistics(by_id.values())
     ss_object_id = source.get("ssObjectId")
     ss_object_id = ss_object_id if ss_object_id not in (None, 0) else None

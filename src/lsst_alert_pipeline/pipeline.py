@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from .sinks.deadletter import write_deadletter
 log = logging.getLogger(__name__)
 
 CutoutFetcher = Callable[[AlertRecord], dict[str, bytes | None]]
+Decoded = list[AlertRecord] | InvalidMessage
 
 
 class Source(Protocol):
@@ -99,11 +101,16 @@ class Pipeline:
         self.fetch_cutouts = fetch_cutouts
         self.registered_csv: set[str] = set()
 
-    def deliver(self, source: Source, messages: list[Message]) -> BatchOutcome:
+    def decode(self, messages: list[Message]) -> list[Decoded]:
+        """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
+        return decode_and_normalize([message.payload for message in messages], self.schemas)
+
+    def deliver(self, source: Source, messages: list[Message],
+                decoded: list[Decoded] | None = None) -> BatchOutcome:
         """The one place that orders writes, the sync, the ledger and the offset commit."""
         assert self.output.ledger is not None
         try:
-            outcome = self.write(messages)
+            outcome = self.write(messages, decoded)
             fault_point("after-write")
             self.output.make_durable()
             fault_point("after-sync")
@@ -115,12 +122,14 @@ class Pipeline:
         fault_point("after-commit")
         return outcome
 
-    def write(self, messages: list[Message]) -> BatchOutcome:
-        """Decode, skip what the ledger knows, and write files for the rest (not yet durable)."""
+    def write(self, messages: list[Message],
+              results: list[Decoded] | None = None) -> BatchOutcome:
+        """Skip what the ledger knows and write files for the rest (not yet durable)."""
         assert self.output.ledger is not None
         outcome = BatchOutcome()
         decoded: list[tuple[Message, int, AlertRecord]] = []
-        results = decode_and_normalize([message.payload for message in messages], self.schemas)
+        if results is None:
+            results = self.decode(messages)
         for message, result in zip(messages, results, strict=True):
             if isinstance(result, InvalidMessage):
                 self._dead(outcome, message, message.origin, result)
@@ -197,6 +206,61 @@ class Pipeline:
         log.warning("dead-lettered %s: %s", origin, exc.reason)
 
 
+class Prefetcher:
+    """Polls and decodes the next batch in a thread while the current one is written.
+
+    At most one batch waits (plus the one being written and the one being polled), which bounds
+    memory at any backlog. A rebalance does not wait for batches in hand: their outputs reach
+    the ledger before their offsets are committed, so when a partition moves meanwhile, its
+    new owner (this consumer again, or another member sharing the ledger) skips them."""
+
+    def __init__(self, source: Source, pipeline: Pipeline, options: RunOptions):
+        self.source = source
+        self.pipeline = pipeline
+        self.options = options
+        self.ready: queue.Queue[tuple[list[Message], list[Decoded]] | BaseException] = (
+            queue.Queue(maxsize=1))
+        self.stopping = threading.Event()
+        self.polled = 0
+        self.thread = threading.Thread(target=self._work, name="prefetch", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                want = self.options.batch_size
+                if self.options.max_messages is not None:
+                    want = min(want, self.options.max_messages - self.polled)
+                    if want <= 0:
+                        self.stopping.wait(self.options.poll_timeout)
+                        continue
+                batch = self.source.poll_batch(want, self.options.poll_timeout)
+                self.polled += len(batch)
+                decoded = self.pipeline.decode(batch) if batch else []
+                while not self.stopping.is_set():
+                    try:
+                        self.ready.put((batch, decoded), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # handed to the writing thread, which stops the run
+            self.ready.put(exc)
+
+    def next(self, timeout: float) -> tuple[list[Message], list[Decoded]]:
+        """The next (batch, decoded) pair; an empty batch when nothing came in time."""
+        try:
+            item = self.ready.get(timeout=timeout)
+        except queue.Empty:
+            return [], []
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)
+
+
 def run(source: Source, pipeline: Pipeline, options: RunOptions,
         stop: threading.Event | None = None, progress: Progress | None = None,
         summary: RunSummary | None = None) -> RunSummary:
@@ -208,6 +272,27 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     progress = progress or Progress()
     summary = summary or RunSummary()
     started = last_message = time.monotonic()
+    prefetch = Prefetcher(source, pipeline, options)
+    try:
+        _consume_batches(source, pipeline, options, stop, progress, summary, prefetch,
+                         started, last_message)
+    finally:
+        prefetch.close()
+    progress.finish()
+    summary.elapsed = time.monotonic() - started
+    try:
+        summary.partitions = source.partition_report()
+    except Exception as exc:  # the lag is a report; a broker gone at the end must not hide why
+        log.warning("could not read the partitions' lag at the end of the run: %s", exc)
+    summary.lost_to_retention = source.retention_lost()
+    if summary.lost_to_retention and summary.exit_code == exitcodes.OK:
+        summary.exit_code = exitcodes.RETENTION_LOSS
+    return summary
+
+
+def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
+                     stop: threading.Event, progress: Progress, summary: RunSummary,
+                     prefetch: Prefetcher, started: float, last_message: float) -> None:
     while True:
         now = time.monotonic()
         if stop.is_set():
@@ -219,14 +304,11 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
         if options.duration is not None and now - started >= options.duration:
             summary.outcome = "duration limit reached"
             break
-        want = options.batch_size
-        if options.max_messages is not None:
-            want = min(want, options.max_messages - summary.messages)
-        batch = source.poll_batch(want, options.poll_timeout)
+        batch, decoded = prefetch.next(options.poll_timeout)
         if batch:
             if summary.messages == 0:
                 summary.joined_after = time.monotonic() - started
-            outcome = pipeline.deliver(source, batch)
+            outcome = pipeline.deliver(source, batch, decoded)
             summary.messages += len(batch)
             summary.alerts_written += len(outcome.written)
             summary.already_written += outcome.already_written
@@ -249,13 +331,3 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
         if now - last_message >= options.idle_timeout:
             summary.outcome, summary.exit_code = "stalled", exitcodes.STALLED
             break
-    progress.finish()
-    summary.elapsed = time.monotonic() - started
-    try:
-        summary.partitions = source.partition_report()
-    except Exception as exc:  # the lag is a report; a broker gone at the end must not hide why
-        log.warning("could not read the partitions' lag at the end of the run: %s", exc)
-    summary.lost_to_retention = source.retention_lost()
-    if summary.lost_to_retention and summary.exit_code == exitcodes.OK:
-        summary.exit_code = exitcodes.RETENTION_LOSS
-    return summary

@@ -2,6 +2,7 @@
 
 For each batch (`deliver`): write cutouts, CSV rows and dead letters (no sync) -> one sync of the
 output file system -> record the batch in the ledger (one SQLite commit) -> commit Kafka offsets.
+Meanwhile a prefetch thread polls and decodes the next batch (one ahead, so memory is bounded).
 A crash anywhere in between leaves rows the ledger does not vouch for; `OutputDir.recover` cuts
 them off at the next start and the broker delivers those messages again (DESIGN.md, delivery).
 """
@@ -237,14 +238,17 @@ class Prefetcher:
                 batch = self.source.poll_batch(want, self.options.poll_timeout)
                 self.polled += len(batch)
                 decoded = self.pipeline.decode(batch) if batch else []
-                while not self.stopping.is_set():
-                    try:
-                        self.ready.put((batch, decoded), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+                self._hand_over((batch, decoded))
         except BaseException as exc:  # handed to the writing thread, which stops the run
-            self.ready.put(exc)
+            self._hand_over(exc)
+
+    def _hand_over(self, item: tuple[list[Message], list[Decoded]] | BaseException) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.ready.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def next(self, timeout: float) -> tuple[list[Message], list[Decoded]]:
         """The next (batch, decoded) pair; an empty batch when nothing came in time."""
@@ -271,11 +275,10 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     stop = stop or threading.Event()
     progress = progress or Progress()
     summary = summary or RunSummary()
-    started = last_message = time.monotonic()
+    started = time.monotonic()
     prefetch = Prefetcher(source, pipeline, options)
     try:
-        _consume_batches(source, pipeline, options, stop, progress, summary, prefetch,
-                         started, last_message)
+        _consume_batches(source, pipeline, options, stop, progress, summary, prefetch, started)
     finally:
         prefetch.close()
     progress.finish()
@@ -292,7 +295,8 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
 
 def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
                      stop: threading.Event, progress: Progress, summary: RunSummary,
-                     prefetch: Prefetcher, started: float, last_message: float) -> None:
+                     prefetch: Prefetcher, started: float) -> None:
+    last_message = started
     while True:
         now = time.monotonic()
         if stop.is_set():

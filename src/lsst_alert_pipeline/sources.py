@@ -32,7 +32,8 @@ class FileSource:
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]]):
         self.files = list(alert_files(paths))
-        self.position = 0
+        self.position = 0  # files handed out
+        self.delivered = 0  # files whose outputs are durable
 
     def poll_batch(self, max_messages: int, timeout: float) -> list[Message]:
         chosen = self.files[self.position:self.position + max_messages]
@@ -40,10 +41,13 @@ class FileSource:
         return [Message(path.read_bytes(), str(path)) for path in chosen]
 
     def commit(self, messages: list[Message]) -> None:
-        """Nothing to commit: the ledger records what was written."""
+        """No offsets to commit (the ledger records what was written); count what is done."""
+        self.delivered += len(messages)
 
     def caught_up(self) -> bool:
-        return self.position >= len(self.files)
+        """Every file's outputs are durable (handed out is not enough: the next batch is
+        decoded ahead while the current one is written)."""
+        return self.delivered >= len(self.files)
 
     def broker_down_for(self) -> float:
         return 0.0

@@ -506,7 +506,7 @@ def status(ctx: click.Context, as_json: bool, no_broker: bool, **params: Any) ->
             click.echo(f"  {row['topic']}/{row['partition']}: committed {row['committed']}, "
                        f"high {row['high']}, lag {row['lag']}")
     elif facts["partitions"]:
-        click.echo(f"lag: {facts['partitions']}")
+        click.echo(str(facts["partitions"]))
 
 
 def _advancing(alerts: Iterable[dict[str, Any]], bar: Any) -> Iterator[dict[str, Any]]:

@@ -89,5 +89,5 @@ def collect(output_dir: Path, now: dt.datetime | None = None,
             status["partitions"] = describe_group({**kafka, "socket.timeout.ms": 5000},
                                                   topics)
         except Exception as exc:  # status must answer even when the broker does not
-            status["partitions"] = f"broker not reachable: {exc}"
+            status["partitions"] = f"lag unavailable: {exc}"
     return status

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # At this many previous DIASources polars' columnar read beats fastavro (measured on the real
 # v9/v10 packets: ~0.5x at 0-2 rows, ~15x at 300-400 rows).
 HEAVY_HISTORY = 24
-COLUMNAR_GROUP = 16
+COLUMNAR_GROUP = 8
 
 Outcome = list[AlertRecord] | InvalidMessage
 

@@ -229,7 +229,8 @@ def release_freed_memory() -> None:
 class Prefetcher:
     """Polls and decodes the next batch in a thread while the current one is written.
 
-    At most one batch waits (plus the one being written and the one being polled), which bounds
+    At most two batches are in memory: the one being written and the next one, polled and
+    decoded meanwhile; the one after is polled only once the first is written. That bounds
     memory at any backlog. A rebalance does not wait for batches in hand: their outputs reach
     the ledger before their offsets are committed, so when a partition moves meanwhile, its
     new owner (this consumer again, or another member sharing the ledger) skips them."""
@@ -241,6 +242,7 @@ class Prefetcher:
         self.ready: queue.Queue[tuple[list[Message], list[Decoded]] | BaseException] = (
             queue.Queue(maxsize=1))
         self.stopping = threading.Event()
+        self.slots = threading.Semaphore(2)  # batches polled and not yet written
         self.polled = 0
         self.thread = threading.Thread(target=self._work, name="prefetch", daemon=True)
         self.thread.start()
@@ -254,7 +256,11 @@ class Prefetcher:
                     if want <= 0:
                         self.stopping.wait(self.options.poll_timeout)
                         continue
+                if not self.slots.acquire(timeout=0.2):
+                    continue
                 batch = self.source.poll_batch(want, self.options.poll_timeout)
+                if not batch:
+                    self.slots.release()
                 self.polled += len(batch)
                 decoded = self.pipeline.decode(batch) if batch else []
                 self._hand_over((batch, decoded))
@@ -278,6 +284,10 @@ class Prefetcher:
         if isinstance(item, BaseException):
             raise item
         return item
+
+    def written(self) -> None:
+        """The batch last handed out is written: the one after next may be polled."""
+        self.slots.release()
 
     def close(self) -> None:
         self.stopping.set()
@@ -331,7 +341,10 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
         if batch:
             if summary.messages == 0:
                 summary.joined_after = time.monotonic() - started
-            outcome = pipeline.deliver(source, batch, decoded)
+            try:
+                outcome = pipeline.deliver(source, batch, decoded)
+            finally:
+                prefetch.written()
             summary.messages += len(batch)
             summary.alerts_written += len(outcome.written)
             summary.already_written += outcome.already_written

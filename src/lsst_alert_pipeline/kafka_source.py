@@ -6,6 +6,7 @@ those messages are durable (DESIGN.md, delivery guarantees); auto-commit is alwa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -303,10 +304,18 @@ class KafkaSource:
     def broker_down_for(self) -> float:
         return 0.0 if self.down_since is None else time.monotonic() - self.down_since
 
+    def _close_quietly(self) -> None:
+        with contextlib.suppress(KafkaException, RuntimeError):
+            self.consumer.close()
+
     def close(self) -> None:
         if self.commit_stuck:
-            # close() would wait behind the stuck commit; the group rebalances after its timeout.
-            log.warning("not closing the consumer: a commit is still waiting for the broker")
+            # close() would wait behind the stuck commit: close in the background instead, so a
+            # broker that comes back sees this member leave rather than hold its partitions.
+            log.warning("closing the consumer in the background: a commit is still waiting for "
+                        "the broker")
+            threading.Thread(target=self._close_quietly, name="close-consumer",
+                             daemon=True).start()
             return
         try:
             self.consumer.close()

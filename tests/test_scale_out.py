@@ -23,13 +23,13 @@ def test_two_members_of_a_group_write_each_alert_once(broker, tmp_path: Path) ->
     topic = "scale-out-four"
     broker.create_topic(topic, 4)
     payloads = [encode_wire(alert, "11.1") for alert in
-                simulate_alerts(1200, schema_version="11.1", seed=11, history=(0, 3))]
+                simulate_alerts(2000, schema_version="11.1", seed=11, history=(0, 3))]
     for partition in range(4):
         broker.produce(topic, payloads[partition::4], partition=partition)
     root = tmp_path / "lsst_alerts"
     command = [sys.executable, "-m", "lsst_alert_pipeline.cli", "consume", "--bootstrap-servers",
                broker.bootstrap, "--topic", topic, "--group-id", "scale-out", "--output-dir",
-               str(root), "--batch-size", "10", "--idle-timeout", "30",
+               str(root), "--batch-size", "5", "--idle-timeout", "30",
                "-X", "session.timeout.ms=6000"]
     members = {name: subprocess.Popen([*command, "--member", name], stderr=subprocess.PIPE,
                                       text=True, env=dict(os.environ)) for name in ("a", "b")}
@@ -40,7 +40,7 @@ def test_two_members_of_a_group_write_each_alert_once(broker, tmp_path: Path) ->
                for name in members}
     assert written["a"] and written["b"], "both members must have been given partitions"
     everything = written["a"] + written["b"]
-    assert len(everything) == len(set(everything)) == 1200
+    assert len(everything) == len(set(everything)) == 2000
     for name in members:
         assert "assigned" in logs[name]
     result = CliRunner().invoke(main, ["merge", "--output-dir", str(root)])

@@ -35,6 +35,18 @@ def parse_kafka_url(url: str) -> KafkaTarget | None:
     return KafkaTarget(*kafka_url.parse_kafka_url(url))
 
 
+def produce_waiting(producer: Any, topic: str, value: bytes, **kwargs: Any) -> None:
+    """Produce one message; while the local queue is full, serve delivery reports until there
+    is room (confluent-kafka raises BufferError rather than blocking)."""
+    while True:
+        try:
+            producer.produce(topic, value, **kwargs)
+            break
+        except BufferError:
+            producer.poll(0.1)
+    producer.poll(0)
+
+
 def publish(
     messages: Iterable[tuple[bytes, bytes]],
     target: KafkaTarget,
@@ -66,14 +78,7 @@ def publish(
             report.delivered += 1
 
     for key, value in messages:
-        while True:
-            try:
-                producer.produce(target.topic, value=value, key=key, on_delivery=delivered)
-                break
-            except BufferError:
-                # The local queue is full: serve delivery reports until there is room.
-                producer.poll(0.5)
-        producer.poll(0)
+        produce_waiting(producer, target.topic, value, key=key, on_delivery=delivered)
         report.sent += 1
         if on_sent is not None:
             on_sent()

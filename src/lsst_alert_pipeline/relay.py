@@ -25,6 +25,7 @@ from .filtering import run_on_alert
 from .locus import locus_dict
 from .messages import Message
 from .pipeline import Source
+from .publish import produce_waiting
 from .schemas import parsed_bundled_schema, schema_id_for
 
 log = logging.getLogger(__name__)
@@ -105,14 +106,7 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
                     continue
                 payload = (wire_bytes(message, alert, len(alerts)) if relay_format == "wire"
                            else locus_message(alert, result.new_tags, result.new_properties))
-                key = str(result.diaSourceId).encode()
-                while True:
-                    try:
-                        producer.produce(topic, payload, key=key)
-                        break
-                    except BufferError:
-                        producer.poll(0.1)
-                producer.poll(0)
+                produce_waiting(producer, topic, payload, key=str(result.diaSourceId).encode())
         if producer.flush(60):
             raise RuntimeError("the relay's producer could not deliver within 60 s")
         source.commit(batch)

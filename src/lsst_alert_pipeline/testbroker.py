@@ -102,6 +102,8 @@ class TansuBroker:
         """Publish payloads one record per batch, so the broker's watermarks are exact."""
         from confluent_kafka import Producer
 
+        from .publish import produce_waiting
+
         producer = Producer({"bootstrap.servers": self.bootstrap,
                              "message.max.bytes": 10_000_000,
                              **PRODUCER_ONE_RECORD_PER_BATCH, **config})
@@ -117,13 +119,7 @@ class TansuBroker:
                 kwargs["partition"] = partition
             if keys is not None:
                 kwargs["key"] = keys[index]
-            while True:
-                try:
-                    producer.produce(topic, payload, **kwargs)
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            producer.poll(0)
+            produce_waiting(producer, topic, payload, **kwargs)
         remaining = producer.flush(60)
         if remaining or errors:
             raise RuntimeError(f"{remaining} undelivered, errors: {errors[:3]}")

@@ -1,1 +1,1 @@
-src/lsst_alert_pipeline/antares_extendedness_filter.py
+src/lsst_alert_pipeline/filter/antares_extendedness_filter.py

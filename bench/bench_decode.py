@@ -20,10 +20,10 @@ from pathlib import Path
 
 import fastavro
 
-from lsst_alert_pipeline.decode import decode_message
-from lsst_alert_pipeline.decode_batch import decode_and_normalize
-from lsst_alert_pipeline.normalize import normalize
-from lsst_alert_pipeline.schemas import SchemaSource, parsed_bundled_schema, version_for
+from lsst_alert_pipeline.decode.batch import decode_and_normalize
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.normalize import normalize
+from lsst_alert_pipeline.decode.schemas import SchemaSource, parsed_bundled_schema, version_for
 
 SCHEMAS = SchemaSource()
 

@@ -21,9 +21,9 @@ from antares_devkit.filters.lsst_transient_quality_scimma import (
 from antares_devkit.models import BaseFilter, DevKitLocus
 from antares_devkit.utils import filter_report
 
-from lsst_alert_pipeline import antares_extendedness_filter as extfilter
-from lsst_alert_pipeline.decode import decode_message
-from lsst_alert_pipeline.locus import locus_dict
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.filter import antares_extendedness_filter as extfilter
+from lsst_alert_pipeline.filter.devkit_locus import locus_dict
 
 DEFAULT_REAL_ALERTS = Path(__file__).resolve().parents[2] / "shared" / "real-alerts"
 FOLDERS = ("rubin/derived_wire_v9_0", "rubin/derived_wire_v10_0")

@@ -72,7 +72,7 @@ def mode_bare(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
     import fastavro
     from confluent_kafka import Consumer, TopicPartition
 
-    from lsst_alert_pipeline.schemas import parsed_bundled_schema, version_for
+    from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema, version_for
 
     out = workdir / "bare"
     (out / "cutouts").mkdir(parents=True)
@@ -109,8 +109,9 @@ def mode_bare(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
 
 def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str, Any]:
     """(b) The consumer end to end: batched writes, one sync per batch, ledger, commits."""
-    from lsst_alert_pipeline import config, consumer
-    from lsst_alert_pipeline.progress import Progress
+    from lsst_alert_pipeline import config
+    from lsst_alert_pipeline.pipeline import consume as consumer
+    from lsst_alert_pipeline.pipeline.progress import Progress
 
     settings = config.load(environ={}, flags={
         "topics": [topic], "output_dir": str(workdir / "ours"), "max_messages": count,
@@ -170,8 +171,8 @@ def run_child(mode: str, workdir: Path, **options: Any) -> dict[str, Any]:
 
 def publish(broker: Any, topic: str, count: int, history: Any, seed: int,
             real: list[bytes]) -> int:
-    from lsst_alert_pipeline.schemas import latest_version
-    from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
+    from lsst_alert_pipeline.decode.schemas import latest_version
+    from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts
 
     version = latest_version()
     broker.create_topic(topic, 1)
@@ -211,7 +212,7 @@ def main() -> int:
         child(args)
         return 0
 
-    from lsst_alert_pipeline.testbroker import TansuBroker
+    from lsst_alert_pipeline.testing.broker import TansuBroker
 
     real = [p.read_bytes() for p in sorted(REAL.glob("rubin/derived_wire_v*/*.wire"))]
     workdir = Path(tempfile.mkdtemp(prefix="lsst-bench-"))

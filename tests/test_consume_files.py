@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lsst_alert_pipeline import config, consumer, exitcodes
-from lsst_alert_pipeline.simulate import simulate_alerts, write_wire_files
+from lsst_alert_pipeline import config, exitcodes
+from lsst_alert_pipeline.pipeline import consume as consumer
+from lsst_alert_pipeline.simulate.packets import simulate_alerts, write_wire_files
 
 from .alerts import csv_rows
 
@@ -25,7 +26,7 @@ def test_one_run_writes_every_file_even_with_batches_decoded_ahead(tmp_path: Pat
 
 def test_a_slow_last_batch_is_still_written_before_caught_up(tmp_path: Path,
                                                                monkeypatch) -> None:
-    from lsst_alert_pipeline.pipeline import Pipeline
+    from lsst_alert_pipeline.pipeline.run import Pipeline
 
     incoming = tmp_path / "incoming"
     write_wire_files(simulate_alerts(20, schema_version="11.1", seed=22, history=(0, 1)),

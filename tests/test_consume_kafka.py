@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
-from lsst_alert_pipeline import config, consumer, exitcodes
-from lsst_alert_pipeline.decode import decode_message
-from lsst_alert_pipeline.normalize import normalize
+from lsst_alert_pipeline import config, exitcodes
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.normalize import normalize
+from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.sinks.csv import SPEC_COLUMNS, cell
 
 from .alerts import csv_rows, many_real_alerts, real_wire_payloads
@@ -101,7 +102,7 @@ def test_misconfigured_authentication_fails_fast(broker, topic, tmp_path: Path) 
 
 
 def test_unreachable_broker_exits_with_its_status(tmp_path: Path) -> None:
-    from lsst_alert_pipeline.testbroker import free_port
+    from lsst_alert_pipeline.testing.broker import free_port
 
     settings = config.load(environ={}, flags={
         "output_dir": str(tmp_path), "kafka": {"bootstrap.servers": f"127.0.0.1:{free_port()}"}})

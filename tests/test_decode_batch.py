@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lsst_alert_pipeline import decode_batch
-from lsst_alert_pipeline.decode import decode_message
-from lsst_alert_pipeline.decode_batch import decode_and_normalize
+from lsst_alert_pipeline.decode import batch as decode_batch
+from lsst_alert_pipeline.decode.batch import decode_and_normalize
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.normalize import AlertRecord, normalize
+from lsst_alert_pipeline.decode.schemas import SchemaSource
 from lsst_alert_pipeline.errors import InvalidMessage
-from lsst_alert_pipeline.normalize import AlertRecord, normalize
-from lsst_alert_pipeline.schemas import SchemaSource
-from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
+from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts
 
 from .conftest import real_files
 

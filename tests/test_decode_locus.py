@@ -7,9 +7,9 @@ import zlib
 import bson
 import pytest
 
-from lsst_alert_pipeline.decode import decode_message
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.normalize import normalize
 from lsst_alert_pipeline.errors import InvalidMessage
-from lsst_alert_pipeline.normalize import normalize
 
 PROPERTIES = {
     "extfilter_dia_source_id": 170094456480989258,

@@ -14,15 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lsst_alert_pipeline.decode import decode_message, detect_format
-from lsst_alert_pipeline.errors import InvalidMessage, UnknownSchemaError
-from lsst_alert_pipeline.normalize import normalize
-from lsst_alert_pipeline.schemas import (
+from lsst_alert_pipeline.decode.formats import decode_message, detect_format
+from lsst_alert_pipeline.decode.normalize import normalize
+from lsst_alert_pipeline.decode.schemas import (
     bundled_schema,
     bundled_versions,
     parsed_bundled_schema,
     schema_id_for,
 )
+from lsst_alert_pipeline.errors import InvalidMessage, UnknownSchemaError
 
 from .conftest import real_files
 

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.decode import decode_message
-from lsst_alert_pipeline.normalize import AlertRecord, normalize
-from lsst_alert_pipeline.schemas import parsed_bundled_schema, version_for
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.normalize import AlertRecord, normalize
+from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema, version_for
 
 from .conftest import real_files
 

@@ -17,13 +17,13 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lsst_alert_pipeline import antares_extendedness_filter as extfilter
-from lsst_alert_pipeline import normalize as normalize_module
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.decode import DecodedAlert, decode_message
-from lsst_alert_pipeline.filtering import load_filter, run_filter, run_on_alert
-from lsst_alert_pipeline.locus import build_locus
-from lsst_alert_pipeline.normalize import AlertRecord, normalize, normalize_locus
+from lsst_alert_pipeline.decode import normalize as normalize_module
+from lsst_alert_pipeline.decode.formats import DecodedAlert, decode_message
+from lsst_alert_pipeline.decode.normalize import AlertRecord, normalize, normalize_locus
+from lsst_alert_pipeline.filter import antares_extendedness_filter as extfilter
+from lsst_alert_pipeline.filter.devkit_locus import build_locus
+from lsst_alert_pipeline.filter.devkit_run import load_filter, run_filter, run_on_alert
 
 from .conftest import real_files
 

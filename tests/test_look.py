@@ -23,12 +23,12 @@ from click.testing import CliRunner
 from matplotlib import image as mpl_image
 
 from lsst_alert_pipeline.cli import main
+from lsst_alert_pipeline.decode.times import day_obs
 from lsst_alert_pipeline.look import AlertNotFound, NightNotFound, render_preview, write_report
 from lsst_alert_pipeline.look.cutouts import cutout_wcs, north_east, pixel_scale_arcsec
 from lsst_alert_pipeline.look.nights import find_alert, history_of, night_files, read_night
 from lsst_alert_pipeline.look.preview import LIGHT_CURVE, alert_cutouts, preview_figure
 from lsst_alert_pipeline.look.report import hourly_counts, summarize_night
-from lsst_alert_pipeline.normalize import day_obs
 from lsst_alert_pipeline.sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
 from lsst_alert_pipeline.sinks.cutouts import cutout_name, observation_stamp
 
@@ -42,7 +42,8 @@ NO_CUTOUTS_REAL = 25409118864932952  # real v7.1 alert from AMPEL's copy: all cu
 
 @pytest.fixture(scope="module")
 def real_output(real_alerts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lsst_alert_pipeline import config, consumer
+    from lsst_alert_pipeline import config
+    from lsst_alert_pipeline.pipeline import consume as consumer
 
     out = tmp_path_factory.mktemp("real-output")
     settings = config.load(environ={}, flags={

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lsst_alert_pipeline.errors import ConfigurationError
-from lsst_alert_pipeline.offsets import (
+from lsst_alert_pipeline.sources.offsets import (
     describe_partition,
     parse_reset,
     reset_time,

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lsst_alert_pipeline import config, consumer, exitcodes
+from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.decode import decode_message
-from lsst_alert_pipeline.filtering import run_filter
-from lsst_alert_pipeline.normalize import normalize
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.normalize import normalize
+from lsst_alert_pipeline.filter.devkit_run import run_filter
+from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.sinks.csv import cell
 
 from .alerts import csv_rows

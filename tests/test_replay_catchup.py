@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lsst_alert_pipeline import config, consumer, exitcodes
+from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.kafka_source import KafkaSource
+from lsst_alert_pipeline.pipeline import consume as consumer
+from lsst_alert_pipeline.sources.kafka import KafkaSource
 
 from .alerts import csv_rows, many_real_alerts, real_wire_payloads, renumbered
 

@@ -16,11 +16,13 @@ from click.testing import CliRunner
 from fastavro.validation import validate
 
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.decode import decode_message
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.normalize import normalize
+from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema, schema_id_for
+from lsst_alert_pipeline.decode.times import day_obs
 from lsst_alert_pipeline.demo import run_demo
-from lsst_alert_pipeline.normalize import day_obs, normalize
-from lsst_alert_pipeline.schemas import parsed_bundled_schema, schema_id_for
-from lsst_alert_pipeline.simulate import (
+from lsst_alert_pipeline.simulate.cutouts import CutoutWcs
+from lsst_alert_pipeline.simulate.packets import (
     encode_body,
     encode_wire,
     make_cutout,
@@ -30,7 +32,6 @@ from lsst_alert_pipeline.simulate import (
     write_container,
     write_wire_files,
 )
-from lsst_alert_pipeline.simulated_cutouts import CutoutWcs
 
 
 def is_solar_system(alert: dict[str, Any]) -> bool:

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.decode import decode_message
-from lsst_alert_pipeline.normalize import normalize
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.normalize import normalize
 
 pytestmark = pytest.mark.kafka
 

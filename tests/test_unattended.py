@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lsst_alert_pipeline import config, consumer, exitcodes
+from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.status import current_day_obs
+from lsst_alert_pipeline.ops.status import current_day_obs
+from lsst_alert_pipeline.pipeline import consume as consumer
 
 from .alerts import csv_rows, real_wire_payloads, renumbered
 
@@ -74,7 +75,7 @@ def test_a_second_run_while_one_holds_the_lock_exits_at_once_and_writes_nothing(
 
 
 def test_two_consumers_on_one_output_directory_one_refuses(real_alerts, tmp_path: Path) -> None:
-    from lsst_alert_pipeline.outputdir import OutputDir
+    from lsst_alert_pipeline.pipeline.outputdir import OutputDir
 
     out = tmp_path / "out"
     with OutputDir(out):

@@ -204,7 +204,7 @@ def apply_preset(settings: Settings) -> None:
 
 def validate(settings: Settings, require_source: bool = True) -> None:
     if settings.reset_offsets is not None:
-        from .offsets import parse_reset
+        from .sources.offsets import parse_reset
 
         parse_reset(settings.reset_offsets)
     if settings.member is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}",

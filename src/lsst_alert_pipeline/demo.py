@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config, consumer
-from .decode import decode_message
+from . import config
+from .decode.formats import decode_message
+from .decode.normalize import AlertRecord, normalize
+from .decode.schemas import latest_version
 from .errors import InvalidMessage
-from .normalize import AlertRecord, normalize
-from .pipeline import RunSummary
-from .progress import Progress
-from .schemas import latest_version
-from .simulate import iter_wire_files, simulate_alerts
+from .pipeline import consume as consumer
+from .pipeline.progress import Progress
+from .pipeline.run import RunSummary
+from .simulate.packets import iter_wire_files, simulate_alerts
 
 DEMO_COUNT = 3_000
 DEMO_SEED = 20260305  # the simulated night's dayObs: same demo, same bytes, every time
@@ -63,7 +64,7 @@ def filter_stage(paths: list[Path], filtered: Path, log: Log) -> tuple[
         list[AlertRecord], list[AlertRecord], Counter[str], int]:
     """Stage 2: decode every alert and run the filter on it; passing alerts' bytes are copied
     to `filtered`, which stands in for the ANTARES output stream. (all, passed, reasons, bad)"""
-    from .filtering import load_filter, run_on_alert
+    from .filter.devkit_run import load_filter, run_on_alert
 
     filter_instance = load_filter()()
     filtered.mkdir(parents=True, exist_ok=True)
@@ -103,7 +104,7 @@ def _reason_kind(reason: str) -> str:
 
 
 def _require_sssource() -> bool:
-    from . import antares_extendedness_filter
+    from .filter import antares_extendedness_filter
 
     return bool(antares_extendedness_filter.REQUIRE_SSSOURCE)
 

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from lsst_alert_pipeline import consumer, exitcodes
+from lsst_alert_pipeline import exitcodes
 from lsst_alert_pipeline.config import Settings
-from lsst_alert_pipeline.pipeline import RunSummary
-from lsst_alert_pipeline.testbroker import TansuBroker
+from lsst_alert_pipeline.pipeline import consume as consumer
+from lsst_alert_pipeline.pipeline.run import RunSummary
+from lsst_alert_pipeline.testing.broker import TansuBroker
 
 from .figures import FIGURES
 from .helpers import (

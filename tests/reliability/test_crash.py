@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lsst_alert_pipeline import exitcodes
-from lsst_alert_pipeline.faults import STEPS
+from lsst_alert_pipeline.testing.faults import STEPS
 
 from .figures import FIGURES
 from .helpers import (

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from lsst_alert_pipeline import consumer, exitcodes, pipeline
+from lsst_alert_pipeline import exitcodes
+from lsst_alert_pipeline.pipeline import consume as consumer
+from lsst_alert_pipeline.pipeline import run as pipeline
 
 from .figures import FIGURES
 from .helpers import SimulatedAlerts, committed_offset, settings_for, verify_exactly_once
@@ -86,7 +88,7 @@ def test_full_disk_stops_without_commit_then_a_run_with_space_completes(
         full = consumer.consume(settings)
     assert full.exit_code == exitcodes.OUTPUT_ERROR, full.line()
     assert "No space left on device" in caplog.text
-    from lsst_alert_pipeline.ledger import Ledger
+    from lsst_alert_pipeline.pipeline.ledger import Ledger
 
     ledger = Ledger(output / "state" / "ledger.sqlite")
     durable = ledger.alert_count()
@@ -138,7 +140,7 @@ def test_a_ledger_that_cannot_be_written_exits_5_without_committing(
     """SQLite says 'database or disk is full' when the disk fills during the ledger's commit."""
     import sqlite3
 
-    from lsst_alert_pipeline.ledger import Ledger
+    from lsst_alert_pipeline.pipeline.ledger import Ledger
 
     broker.produce(topic, simulated.payloads[:30])
     real = Ledger.record_batch

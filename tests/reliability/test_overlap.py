@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lsst_alert_pipeline import exitcodes
-from lsst_alert_pipeline.ledger import Ledger
+from lsst_alert_pipeline.pipeline.ledger import Ledger
 
 from .figures import FIGURES
 from .helpers import SimulatedAlerts, consume_command, subprocess_env, verify_exactly_once

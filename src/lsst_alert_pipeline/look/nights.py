@@ -15,11 +15,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..decode.times import utc_of_mjd
 from ..sinks.csv import csv_name
 
 CUTOUT_KINDS = ("science", "template", "difference")
 NIGHT_FILE = re.compile(r"^lsst_alerts_(\d{8})\.csv$")
-MJD_UNIX_EPOCH = 40587.0
 
 
 class AlertNotFound(LookupError):  # noqa: N818
@@ -64,7 +64,7 @@ class Alert:
     def observed_utc(self) -> dt.datetime | None:
         if self.mjd is None:
             return None
-        return dt.datetime(1970, 1, 1) + dt.timedelta(days=self.mjd - MJD_UNIX_EPOCH)
+        return utc_of_mjd(self.mjd)
 
 
 def number(text: str | None) -> float | None:

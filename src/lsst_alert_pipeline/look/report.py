@@ -20,9 +20,10 @@ import numpy as np
 from matplotlib import image as mpl_image
 from matplotlib.ticker import MaxNLocator
 
+from ..decode.times import MJD_UNIX_EPOCH
 from ..sinks.csv import csv_name
 from .cutouts import load_cutout, scaled_for_display
-from .nights import MJD_UNIX_EPOCH, Alert, histories, night_csv, read_night
+from .nights import Alert, histories, night_csv, read_night
 from .preview import BAND_COLOURS, band_order, draw_preview, fmt, new_figure, save_figure
 
 SS_COLOURS = {"yes": "#d95f02", "no": "#1b9e77", "unknown": "#7570b3"}

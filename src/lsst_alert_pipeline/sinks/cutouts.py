@@ -6,16 +6,15 @@ batch's single sync (OutputDir.make_durable), not an fsync per file.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
+from ..decode.times import utc_of_mjd
 from ..errors import InvalidMessage
-from ..outputdir import TEMP_PREFIX
+from .atomic import TEMP_PREFIX
 
 FITS_BLOCK = 2880
 MAX_CUTOUT_BYTES = 16 * 1024 * 1024
-MJD_UNIX_EPOCH = 40587.0
 
 
 def check_fits(kind: str, blob: bytes) -> None:
@@ -33,7 +32,7 @@ def observation_stamp(mjd: float | None) -> str:
     """YYYYMMDD_HHMMSS of the observation (not of processing), so a replay names files alike."""
     if mjd is None:
         return "00000000_000000"
-    moment = dt.datetime(1970, 1, 1) + dt.timedelta(days=mjd - MJD_UNIX_EPOCH)
+    moment = utc_of_mjd(mjd)
     return moment.strftime("%Y%m%d_%H%M%S")
 
 

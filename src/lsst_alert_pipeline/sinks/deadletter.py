@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..outputdir import TEMP_PREFIX
+from .atomic import TEMP_PREFIX
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import httpx
 
-from .normalize import AlertRecord
+from ..decode.normalize import AlertRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,15 +7,15 @@ import sqlite3
 import threading
 import traceback
 
-from . import exitcodes
-from .config import Settings
-from .errors import ConfigurationError
-from .kafka_source import BrokerUnreachable, KafkaSource
+from .. import exitcodes
+from ..config import Settings
+from ..decode.schemas import ForcedSchema, SchemaSource
+from ..errors import ConfigurationError
+from ..sources.files import FileSource
+from ..sources.kafka import BrokerUnreachable, KafkaSource
 from .outputdir import AlreadyRunning, OutputDir, OutputError
-from .pipeline import CutoutFetcher, Pipeline, RunOptions, RunSummary, Source, run
 from .progress import Progress
-from .schemas import ForcedSchema, SchemaSource
-from .sources import FileSource
+from .run import CutoutFetcher, Pipeline, RunOptions, RunSummary, Source, run
 
 log = logging.getLogger("lsst_alert_pipeline")
 
@@ -53,7 +53,7 @@ def consume(settings: Settings, stop: threading.Event | None = None,
                    else SchemaSource(settings.schema_registry_url))
         fetcher: CutoutFetcher | None = None
         if settings.antares_fetch_cutouts:
-            from .antares_api import AntaresThumbnails
+            from ..sources.antares_thumbnails import AntaresThumbnails
 
             fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
                                         settings.antares_retries, settings.antares_alert_id_format)

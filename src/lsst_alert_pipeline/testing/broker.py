@@ -102,7 +102,7 @@ class TansuBroker:
         """Publish payloads one record per batch, so the broker's watermarks are exact."""
         from confluent_kafka import Producer
 
-        from .publish import produce_waiting
+        from ..sinks.kafka_topic import produce_waiting
 
         producer = Producer({"bootstrap.servers": self.bootstrap,
                              "message.max.bytes": 10_000_000,

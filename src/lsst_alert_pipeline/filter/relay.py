@@ -19,14 +19,13 @@ from typing import Any, Literal
 import fastavro
 from antares_devkit.models import BaseFilter
 
-from .decode import DecodedAlert, decode_message
-from .errors import InvalidMessage
-from .filtering import run_on_alert
-from .locus import locus_dict
-from .messages import Message
-from .pipeline import Source
-from .publish import produce_waiting
-from .schemas import parsed_bundled_schema, schema_id_for
+from ..decode.formats import DecodedAlert, decode_message
+from ..decode.schemas import parsed_bundled_schema, schema_id_for
+from ..errors import InvalidMessage
+from ..sinks.kafka_topic import produce_waiting
+from ..sources.base import Message, Source
+from .devkit_locus import locus_dict
+from .devkit_run import run_on_alert
 
 log = logging.getLogger(__name__)
 RelayFormat = Literal["wire", "antares"]

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .messages import Message
+from .base import Message
 
 ALERT_SUFFIXES = {".avro", ".wire", ".bin", ".alert", ".zlib", ".bson"}
 

@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import kafka_url
-from .errors import ConfigurationError
-from .kafka_url import is_kafka_url
+from ..errors import ConfigurationError
+from ..sinks.kafka_topic import produce_waiting
+from ..sources import kafka_url
+from ..sources.kafka_url import is_kafka_url
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,6 @@ def parse_kafka_url(url: str) -> KafkaTarget | None:
     if not is_kafka_url(url):
         return None
     return KafkaTarget(*kafka_url.parse_kafka_url(url))
-
-
-def produce_waiting(producer: Any, topic: str, value: bytes, **kwargs: Any) -> None:
-    """Produce one message; while the local queue is full, serve delivery reports until there
-    is room (confluent-kafka raises BufferError rather than blocking)."""
-    while True:
-        try:
-            producer.produce(topic, value, **kwargs)
-            break
-        except BufferError:
-            producer.poll(0.1)
-    producer.poll(0)
 
 
 def publish(

@@ -32,21 +32,22 @@ import fastavro
 import numpy as np
 import numpy.typing as npt
 
-from .avro_rows import FieldLayout, Rows, as_column, encode_array, encode_long, field_layout
-from .schemas import (
+from ..decode.schemas import (
     bundled_schema,
     bundled_versions,
     latest_version,
     parsed_bundled_schema,
     schema_id_for,
 )
-from .simulated_cutouts import (
+from ..decode.times import MJD_UNIX_EPOCH as UNIX_EPOCH_MJD
+from .cutouts import (
     CutoutWcs,
     assemble_cutout,
     cutout_arrays,
     make_cutout,
     primary_header,
 )
+from .history_rows import FieldLayout, Rows, as_column, encode_array, encode_long, field_layout
 
 __all__ = [
     "encode_wire",
@@ -62,7 +63,6 @@ FloatArray = npt.NDArray[np.float64]
 # One Chilean night: ~23:00 UTC to ~10:00 UTC, dayObs 2026-03-05 (DESIGN.md, fink-broker #1152).
 NIGHT_START_MJD = 61104.96
 NIGHT_END_MJD = 61105.42
-UNIX_EPOCH_MJD = 40587.0
 AB_ZERO_POINT_NJY = 31.4
 BANDS = np.array(list("ugrizy"), dtype=object)
 BAND_SHARE = np.array([0.07, 0.10, 0.22, 0.22, 0.20, 0.19])  # the survey's filter balance

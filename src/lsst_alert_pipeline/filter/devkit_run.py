@@ -21,11 +21,11 @@ from typing import Any, Literal
 from antares_devkit.models import BaseFilter, DevKitLocus, FilterReturn
 from antares_devkit.utils import filter_report
 
+from ..decode.formats import DecodedAlert, decode_message
+from ..errors import InvalidMessage
+from ..sources.files import alert_files
 from . import antares_extendedness_filter as bundled
-from .decode import DecodedAlert, decode_message
-from .errors import InvalidMessage
-from .locus import build_locus
-from .sources import alert_files
+from .devkit_locus import build_locus
 
 BUNDLED_FILTER = Path(bundled.__file__)
 Outcome = Literal["passed", "failed", "skipped", "errored"]

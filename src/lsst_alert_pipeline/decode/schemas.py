@@ -20,7 +20,7 @@ import fastavro
 from lsst.alert.packet.schema import Schema as PacketSchema
 from lsst.alert.packet.schema import get_schema_root
 
-from .errors import ConfigurationError, UnknownSchemaError
+from ..errors import ConfigurationError, UnknownSchemaError
 
 _VERSION_DIR = re.compile(r"^\d+$")
 

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__, config, consumer, exitcodes
-from .config import Settings
-from .decode import decode_message
-from .errors import ConfigurationError, InvalidMessage
-from .normalize import normalize
-from .sources import alert_files
+from .. import __version__, config, exitcodes
+from ..config import Settings
+from ..decode.formats import decode_message
+from ..decode.normalize import normalize
+from ..errors import ConfigurationError, InvalidMessage
+from ..pipeline import consume as consumer
+from ..sources.files import alert_files
 
 if TYPE_CHECKING:
-    from .filtering import FilterResult
+    from ..filter.devkit_run import FilterResult
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -247,7 +248,7 @@ def filter_test(paths: tuple[str, ...], filter_path: str | None, as_json: bool) 
       lsst-alerts filter-test --filter my_filter.py --json alerts/ | head -3
     """
     # Imported here: the DevKit pulls in pandas and astropy, which the other commands never need.
-    from .filtering import load_filter, run_filter, summarize
+    from ..filter.devkit_run import load_filter, run_filter, summarize
 
     try:
         filter_class = load_filter(filter_path)
@@ -286,7 +287,7 @@ def show(dia_source_id: int, output_dir: Path, out: Path | None) -> None:
     Example:
       lsst-alerts show 170094456480989258 --output-dir lsst_alerts
     """
-    from .look import AlertNotFound, render_preview
+    from ..look import AlertNotFound, render_preview
 
     try:
         click.echo(render_preview(output_dir, dia_source_id, out))
@@ -310,7 +311,7 @@ def report(date: str | None, output_dir: Path, out: Path | None, max_alerts: int
     Example:
       lsst-alerts report --date 20260305 --output-dir lsst_alerts
     """
-    from .look import NightNotFound, write_report
+    from ..look import NightNotFound, write_report
 
     if date is not None and not (len(date) == 8 and date.isdigit()):
         raise click.BadParameter(f"{date!r} is not YYYYMMDD", param_hint="--date")
@@ -344,11 +345,11 @@ def relay(from_: str, to: str, relay_format: str, filter_path: str | None,
     """
     from confluent_kafka import Producer
 
-    from .filtering import load_filter
-    from .kafka_source import BrokerUnreachable, KafkaSource
-    from .kafka_url import is_kafka_url, parse_kafka_url
-    from .relay import relay as run_relay
-    from .sources import FileSource
+    from ..filter.devkit_run import load_filter
+    from ..filter.relay import relay as run_relay
+    from ..sources.files import FileSource
+    from ..sources.kafka import BrokerUnreachable, KafkaSource
+    from ..sources.kafka_url import is_kafka_url, parse_kafka_url
 
     _setup_logging("INFO")
     try:
@@ -399,7 +400,7 @@ def offsets(ctx: click.Context, as_json: bool, **params: Any) -> None:
     """
     from confluent_kafka import KafkaException
 
-    from .offsets import describe_group
+    from ..sources.offsets import describe_group
 
     settings = _settings(ctx, params)
     try:
@@ -427,7 +428,7 @@ def topics(ctx: click.Context, as_json: bool, **params: Any) -> None:
     """
     from confluent_kafka import KafkaException
 
-    from .offsets import list_topics
+    from ..sources.offsets import list_topics
 
     settings = _settings(ctx, params)
     prefix = "client." if settings.preset == "antares" else ""
@@ -454,8 +455,8 @@ def cleanup(days: int, output_dir: Path, dry_run: bool) -> None:
     Example:
       lsst-alerts cleanup --days 60 --output-dir lsst_alerts --dry-run
     """
-    from .outputdir import AlreadyRunning
-    from .retention import cleanup as run_cleanup
+    from ..ops.retention import cleanup as run_cleanup
+    from ..pipeline.outputdir import AlreadyRunning
 
     if days < 1:
         raise click.BadParameter("must be at least 1", param_hint="--days")
@@ -483,7 +484,7 @@ def status(ctx: click.Context, as_json: bool, no_broker: bool, **params: Any) ->
     Example:
       lsst-alerts status --output-dir lsst_alerts --json
     """
-    from .status import collect
+    from ..ops.status import collect
 
     settings = _settings(ctx, params, require_source=False)
     facts = collect(settings.output_dir, kafka=None if no_broker else settings.kafka,
@@ -541,9 +542,8 @@ def simulate(count: int, out: str, schema_version: str | None, sso_fraction: flo
       lsst-alerts simulate --count 50 --schema 9.0 --format ocf --out night.avro
       lsst-alerts simulate --count 100000 --out kafka://localhost:9092/lsst-alerts
     """
-    from .publish import parse_kafka_url, publish
-    from .schemas import latest_version
-    from .simulate import (
+    from ..decode.schemas import latest_version
+    from ..simulate.packets import (
         dia_source_id_of,
         encode_wire,
         iter_wire_files,
@@ -551,6 +551,7 @@ def simulate(count: int, out: str, schema_version: str | None, sso_fraction: flo
         simulated_versions,
         write_container,
     )
+    from ..simulate.publish import parse_kafka_url, publish
 
     version = schema_version or latest_version()
     if version not in simulated_versions():
@@ -605,7 +606,7 @@ def demo(out_dir: str, count: int, seed: int | None) -> None:
     Example:
       lsst-alerts demo --out /tmp/demo --count 500
     """
-    from .demo import DEMO_SEED, run_demo
+    from ..demo import DEMO_SEED, run_demo
 
     report = run_demo(out_dir, count, DEMO_SEED if seed is None else seed, log=click.echo)
     click.echo(f"demo done in {report.seconds:.1f} s: {report.written_csv:,} alerts written "
@@ -627,7 +628,7 @@ def merge(output_dir: Path) -> None:
       lsst-alerts consume --member b --output-dir lsst_alerts ...
       lsst-alerts merge --output-dir lsst_alerts
     """
-    from .merge import merge as run_merge
+    from ..ops.merge import merge as run_merge
 
     try:
         report = run_merge(output_dir)

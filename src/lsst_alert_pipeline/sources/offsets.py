@@ -8,7 +8,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
+from .kafka_settings import CONSUMER_DEFAULTS, librdkafka_config
 
 
 def parse_reset(spec: str) -> str:
@@ -62,10 +63,8 @@ def describe_group(kafka: dict[str, Any], topics: list[str] | None) -> list[dict
     """Committed offset, watermarks, lag and retention loss per partition of the group's topics."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from .kafka_source import CONSUMER_DEFAULTS
-
     consumer = Consumer({**CONSUMER_DEFAULTS,
-                         **{k: v for k, v in kafka.items() if k != "schema.registry.url"},
+                         **librdkafka_config(kafka),
                          "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(timeout=15)
@@ -90,7 +89,7 @@ def list_topics(kafka: dict[str, Any], prefix: str = "") -> list[dict[str, int |
     """Topics the credentials can see, with partition and message counts."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({**{k: v for k, v in kafka.items() if k != "schema.registry.url"},
+    consumer = Consumer({**librdkafka_config(kafka),
                          "group.id": kafka.get("group.id", "lsst-alerts-topics"),
                          "enable.auto.commit": False})
     try:

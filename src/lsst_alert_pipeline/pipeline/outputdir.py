@@ -20,9 +20,8 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from ..sinks.atomic import TEMP_PREFIX
 from .ledger import Ledger
-
-TEMP_PREFIX = ".tmp-"
 
 
 class AlreadyRunning(Exception):  # noqa: N818

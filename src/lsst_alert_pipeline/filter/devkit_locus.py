@@ -15,8 +15,8 @@ from typing import Any
 
 from antares_devkit.models import DevKitLocus
 
-from .normalize import present
-from .schemas import FieldNames, field_names_for
+from ..decode.normalize import present
+from ..decode.schemas import FieldNames, field_names_for
 
 ANT_SURVEY_LSST = 4
 # AB magnitude of a flux in nJy: m = 31.4 - 2.5 log10(f).

@@ -9,15 +9,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .normalize import day_obs
-
-MJD_UNIX_EPOCH = 40587.0
+from ..decode.times import day_obs, mjd_of_utc
 
 
 def current_day_obs(now: dt.datetime | None = None) -> str:
     """Tonight's dayObs: the night that is going on, or that ended this morning, in Chile."""
     now = now or dt.datetime.now(dt.UTC)
-    mjd = now.timestamp() / 86400 + MJD_UNIX_EPOCH
+    mjd = mjd_of_utc(now)
     name = day_obs(mjd)
     assert name is not None
     return name
@@ -83,7 +81,7 @@ def collect(output_dir: Path, now: dt.datetime | None = None,
         "partitions": None,
     }
     if kafka and kafka.get("bootstrap.servers"):
-        from .offsets import describe_group
+        from ..sources.offsets import describe_group
 
         try:
             status["partitions"] = describe_group({**kafka, "socket.timeout.ms": 5000},

@@ -7,7 +7,6 @@ Field names per schema version come from one table in schemas.py; NaN and null b
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import math
 import statistics
@@ -15,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .decode import DecodedAlert
-from .errors import InvalidMessage
+from ..errors import InvalidMessage
+from .formats import DecodedAlert
 from .schemas import field_names_for
+from .times import day_obs
 
-MJD_EPOCH = dt.date(1858, 11, 17)
 # ZTF fid -> band; ZTF magnitudes are AB, and 31.4 is the AB zero point of a flux in nJy.
 ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
 AB_ZERO_POINT_NJY = 31.4
@@ -95,14 +94,6 @@ class AlertRecord:
 
 def _length(blob: bytes | None) -> int | None:
     return None if blob is None else len(blob)
-
-
-def day_obs(mjd: float | None) -> str | None:
-    """The observing night a Rubin MJD belongs to: its date in UTC-12h, which holds a Chilean
-    night in one day (DESIGN.md, fink-broker #1152). TAI-UTC (37 s) is ignored."""
-    if mjd is None:
-        return None
-    return (MJD_EPOCH + dt.timedelta(days=math.floor(mjd - 0.5))).strftime("%Y%m%d")
 
 
 def finite(value: Any) -> Any:

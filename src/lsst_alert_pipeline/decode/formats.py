@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import fastavro
 
-from .errors import InvalidMessage
+from ..errors import InvalidMessage
 from .schemas import SchemaSource
 
 Kind = Literal["rubin", "ztf", "antares"]

@@ -15,28 +15,13 @@ from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
-from .errors import ConfigurationError
-from .messages import Message
+from ..errors import ConfigurationError
+from .base import Message
+from .kafka_settings import BATCH_BYTES, CONSUMER_DEFAULTS, CONSUMER_FORCED, librdkafka_config
 from .offsets import describe_partition, resolve_reset
 
 log = logging.getLogger(__name__)
 
-# Defaults a user may override; a short session makes a cron run's group form in seconds, not ~23.
-CONSUMER_DEFAULTS: dict[str, Any] = {
-    "group.id": "lsst-alert-consumer",
-    "auto.offset.reset": "earliest",
-    "session.timeout.ms": 10000,
-    "fetch.message.max.bytes": 10 * 1024 * 1024,
-    # librdkafka's own read-ahead (its default, ~300 alerts of 200 KB). Halving it cost a third
-    # of the throughput; with one batch decoded ahead and one being written the consumer stays
-    # near 450 MB at any backlog (bench/bench_pipeline.py reports the peak).
-    "queued.max.messages.kbytes": 64 * 1024,
-}
-# A batch is at most this many bytes of messages, whatever --batch-size says.
-BATCH_BYTES = 32 * 1024 * 1024
-# Ours to decide, whatever the configuration says: commits follow durability, never a timer.
-CONSUMER_FORCED: dict[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
-NOT_FOR_LIBRDKAFKA = {"schema.registry.url"}
 # Commit errors that mean "the group rebalanced under this batch", not "the broker is gone".
 REBALANCED = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
               KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
@@ -63,7 +48,7 @@ class KafkaSource:
         self.committed_next: dict[tuple[str, int], int] = {}
         self.assignment: list[TopicPartition] = []
         settings = {**CONSUMER_DEFAULTS,
-                    **{k: v for k, v in config.items() if k not in NOT_FOR_LIBRDKAFKA},
+                    **librdkafka_config(config),
                     **CONSUMER_FORCED, "error_cb": self._on_error}
         try:
             self.consumer = Consumer(settings)

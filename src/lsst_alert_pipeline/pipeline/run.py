@@ -17,34 +17,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from . import exitcodes
-from .decode_batch import decode_and_normalize
-from .errors import InvalidMessage
-from .faults import fault_point
-from .messages import Message
-from .normalize import AlertRecord
+from .. import exitcodes
+from ..decode.batch import decode_and_normalize
+from ..decode.normalize import AlertRecord
+from ..decode.schemas import SchemaSource
+from ..errors import InvalidMessage
+from ..sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
+from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
+from ..sinks.deadletter import write_deadletter
+from ..sources.base import Message, Source
+from ..testing.faults import fault_point
 from .outputdir import OutputDir, OutputError
 from .progress import Progress
-from .schemas import SchemaSource
-from .sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
-from .sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
-from .sinks.deadletter import write_deadletter
 
 log = logging.getLogger(__name__)
 
 CutoutFetcher = Callable[[AlertRecord], dict[str, bytes | None]]
 Decoded = list[AlertRecord] | InvalidMessage
-
-
-class Source(Protocol):
-    def poll_batch(self, max_messages: int, timeout: float) -> list[Message]: ...
-    def commit(self, messages: list[Message]) -> None: ...
-    def caught_up(self) -> bool: ...
-    def broker_down_for(self) -> float: ...
-    def partition_report(self) -> list[dict[str, int | str]]: ...
-    def retention_lost(self) -> int: ...
 
 
 @dataclass

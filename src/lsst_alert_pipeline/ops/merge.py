@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sinks.csv import SPEC_COLUMNS
+from ..sinks.csv import SPEC_COLUMNS
 
 PATH_COLUMNS = ("science_cutout_path", "template_cutout_path", "difference_cutout_path")
 

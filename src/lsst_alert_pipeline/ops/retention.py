@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .outputdir import OutputDir
+from ..pipeline.outputdir import OutputDir
 
 PATTERNS = (("data", "lsst_alerts_*.csv"), ("cutouts", "*.fits"), ("deadletter", "*"))
 

@@ -1,0 +1,27 @@
+"""What every source gives the pipeline: messages (bytes and where they came from), and the
+small interface a new source implements (Kafka, files, or a broker not written yet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    payload: bytes
+    origin: str  # "topic/partition/offset" or a file path: names dead letters and log lines
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+class Source(Protocol):
+    """A source of messages; the pipeline commits only what its sinks made durable."""
+
+    def poll_batch(self, max_messages: int, timeout: float) -> list[Message]: ...
+    def commit(self, messages: list[Message]) -> None: ...
+    def caught_up(self) -> bool: ...
+    def broker_down_for(self) -> float: ...
+    def partition_report(self) -> list[dict[str, int | str]]: ...
+    def retention_lost(self) -> int: ...

@@ -1,0 +1,28 @@
+"""The Kafka client settings our consumers start from, and the keys librdkafka must not see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Defaults a user may override; a short session makes a cron run's group form in seconds, not ~23.
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "group.id": "lsst-alert-consumer",
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 10000,
+    "fetch.message.max.bytes": 10 * 1024 * 1024,
+    # librdkafka's own read-ahead (its default, ~300 alerts of 200 KB). Halving it cost a third
+    # of the throughput; with one batch decoded ahead and one being written the consumer stays
+    # near 450 MB at any backlog (bench/bench_pipeline.py reports the peak).
+    "queued.max.messages.kbytes": 64 * 1024,
+}
+# A batch is at most this many bytes of messages, whatever --batch-size says.
+BATCH_BYTES = 32 * 1024 * 1024
+# Ours to decide, whatever the configuration says: commits follow durability, never a timer.
+CONSUMER_FORCED: dict[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
+# Keys of the kafka settings that are ours (the decoder reads them), not librdkafka's.
+NOT_FOR_LIBRDKAFKA = frozenset({"schema.registry.url"})
+
+
+def librdkafka_config(kafka: dict[str, Any]) -> dict[str, Any]:
+    """The user's kafka settings without the keys that are ours, not librdkafka's."""
+    return {key: value for key, value in kafka.items() if key not in NOT_FOR_LIBRDKAFKA}

@@ -311,5 +311,6 @@ def normalize_locus(locus: dict[str, Any]) -> AlertRecord:
         snr=value["snr"],
         reliability=value["reliability"],
         survey="lsst",
-        extra={"locusId": locus.get("id"), "tags": list(locus.get("tags") or [])},
+        extra={"locusId": locus.get("id"), "tags": list(locus.get("tags") or []),
+               "antaresAlertId": properties.get("extfilter_alert_id")},
     )

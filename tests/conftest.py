@@ -52,3 +52,12 @@ def topic(broker, request) -> str:
     name = f"t{_topic_counter[0]}-{request.node.name[:40]}".replace("[", "-").replace("]", "")
     broker.create_topic(name, 1)
     return name
+
+
+@pytest.fixture
+def antares_api():
+    """A local stand-in for the ANTARES REST API (tests/antares_standin.py), 150 ms a request."""
+    from .antares_standin import AntaresStandin
+
+    with AntaresStandin(latency=0.15) as standin:
+        yield standin

@@ -3,9 +3,6 @@ locus messages whose cutouts come from a local stand-in for the ANTARES REST API
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.sinks.csv import cell
 
 from .alerts import csv_rows
+from .antares_standin import AntaresStandin, serve, streamed_alerts
 
 pytestmark = pytest.mark.kafka
 FOLDERS = ("rubin/derived_wire_v9_0", "rubin/derived_wire_v10_0")
@@ -59,65 +57,16 @@ def test_relay_publishes_exactly_the_passing_alerts_as_wire_bytes(real_alerts, b
     assert {int(row["diaSourceId"]) for row in csv_rows(tmp_path)} == expected
 
 
-class ThumbnailServer(http.server.ThreadingHTTPServer):
-    """Answers `GET /v2/alerts/{alert_id}/thumbnails` in the response shape antares-client
-    parses ({"data": [{id, filemime, src, thumbnail_type}]}) and serves the files it names.
-    A stand-in for the ANTARES REST API, which tests cannot reach."""
-
-    def __init__(self, cutouts: dict[str, dict[str, bytes]]):
-        self.cutouts = cutouts
-        self.requests: list[str] = []
-        super().__init__(("127.0.0.1", 0), ThumbnailHandler)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class ThumbnailHandler(http.server.BaseHTTPRequestHandler):
-    server: ThumbnailServer
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
-
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
-        self.server.requests.append(self.path)
-        parts = self.path.strip("/").split("/")
-        if parts[:2] == ["v2", "alerts"] and parts[-1] == "thumbnails":
-            alert_id = parts[2]
-            if alert_id not in self.server.cutouts:
-                return self._send(404, b'{"errors": [{"title": "Not found"}]}', "application/json")
-            data = [{"id": f"{alert_id}_{kind}", "filemime": "application/fits",
-                     "src": f"{self.server.base}/files/{alert_id}/{kind}",
-                     "thumbnail_type": kind} for kind in self.server.cutouts[alert_id]]
-            body = json.dumps({"data": data, "links": {"self": self.path, "next": None}})
-            return self._send(200, body.encode(), "application/vnd.api+json")
-        if parts[0] == "files":
-            return self._send(200, self.server.cutouts[parts[1]][parts[2]], "application/fits")
-        return self._send(404, b"{}", "application/json")
-
-    def _send(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
-def thumbnails(real_alerts: Path) -> Iterator[ThumbnailServer]:
-    cutouts = {}
-    for folder in FOLDERS:
-        for path in sorted((real_alerts / folder).glob("*.wire")):
-            record = normalize(decode_message(path.read_bytes())[0])
-            cutouts[str(record.diaSourceId)] = {k: v for k, v in record.cutouts.items() if v}
-    # One passing alert the API does not know: its cutouts are missing, counted, paths empty.
-    cutouts.pop("169298433340342300")
-    server = ThumbnailServer(cutouts)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
+def thumbnails(real_alerts: Path, antares_api: AntaresStandin) -> Iterator[AntaresStandin]:
+    """The stand-in REST API serving the cutouts of every passing alert under the ANTARES alert
+    id the filter records, except one passing alert the API does not know (a 404)."""
+    payloads = [p.read_bytes() for folder in FOLDERS
+                for p in sorted((real_alerts / folder).glob("*.wire"))]
+    antares_api.latency = 0.0
+    serve(antares_api, [alert for alert in streamed_alerts(payloads)
+                        if alert.dia_source_id != 169298433340342300])
+    yield antares_api
 
 
 def test_antares_locus_stream_with_cutouts_from_the_rest_api(real_alerts, broker, topic,
@@ -125,7 +74,7 @@ def test_antares_locus_stream_with_cutouts_from_the_rest_api(real_alerts, broker
     expected = passing_ids(real_alerts)
     relay(broker, real_alerts, topic, "antares")
     summary = consume_topic(broker, topic, tmp_path, antares_fetch_cutouts=True,
-                            antares_api_url=f"{thumbnails.base}/v2/", antares_retries=1)
+                            antares_api_url=thumbnails.base_url, antares_retries=1)
     assert summary.exit_code == exitcodes.OK, summary.line()
     rows = {int(row["diaSourceId"]): row for row in csv_rows(tmp_path)}
     assert set(rows) == expected
@@ -143,7 +92,7 @@ def test_antares_locus_stream_with_cutouts_from_the_rest_api(real_alerts, broker
             continue
         for kind in ("science", "template", "difference"):
             assert (tmp_path / row[f"{kind}_cutout_path"]).read_bytes() == record.cutouts[kind]
-    assert any(r.endswith("/169298433340342300/thumbnails") for r in thumbnails.requests)
+    assert thumbnails.requests_for("lsst_diaSource:169298433340342300") == 1  # a 404: no retry
 
 
 def test_relay_reads_raw_alerts_from_a_kafka_topic(real_alerts, broker, topic,

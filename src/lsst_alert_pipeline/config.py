@@ -36,6 +36,9 @@ class Settings:
     kafka: dict[str, Any] = field(default_factory=dict)
     preset: str | None = None
     batch_size: int = 500
+    # A batch holds what is written in about this long (count adapts to the measured rate), so
+    # a batch that waits on a remote API never nears max.poll.interval.ms (300 s).
+    batch_seconds: float = 30.0
     idle_timeout: float = 60.0
     broker_timeout: float = 300.0
     max_messages: int | None = None
@@ -50,6 +53,7 @@ class Settings:
     antares_timeout: float = 30.0
     antares_retries: int = 3
     antares_alert_id_format: str = "{diaSourceId}"
+    antares_concurrency: int = 24  # cutout requests in flight at once
 
     @property
     def schema_registry_url(self) -> str | None:
@@ -211,6 +215,11 @@ def validate(settings: Settings, require_source: bool = True) -> None:
                                                          settings.member):
         raise ConfigurationError(
             f"member = {settings.member!r}: use 1-64 letters, digits, '-' or '_'")
+    if settings.batch_seconds <= 0:
+        raise ConfigurationError(f"batch_seconds = {settings.batch_seconds} must be above 0")
+    if not 1 <= settings.antares_concurrency <= 256:
+        raise ConfigurationError(
+            f"antares.concurrency = {settings.antares_concurrency} must be between 1 and 256")
     if settings.batch_size < 1:
         raise ConfigurationError(f"batch_size = {settings.batch_size} must be at least 1")
     unknown = [c for c in settings.extra_columns if c not in EXTRA_COLUMNS]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 EXIT_NOT_DELIVERED = 3
+MISSING_LISTED = 20  # missing cutouts `status` prints; --json has every one
 log = logging.getLogger("lsst_alert_pipeline")
 
 
@@ -117,6 +118,8 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-X", "kafka_pairs", multiple=True, metavar="KEY=VALUE",
                      help="Any librdkafka property, e.g. -X security.protocol=SASL_SSL."),
         click.option("--batch-size", type=int, help="Messages per durable batch (500)."),
+        click.option("--batch-seconds", type=float, help="A batch holds about this many "
+                     "seconds of writing, fewer messages when cutouts come from a slow API (30)."),
         click.option("--max-messages", type=int, help="Stop after this many messages."),
         click.option("--duration", type=float, help="Stop after this many seconds."),
         click.option("--idle-timeout", type=float,
@@ -470,6 +473,46 @@ def cleanup(days: int, output_dir: Path, dry_run: bool) -> None:
     click.echo(report.line(dry_run))
 
 
+@main.command("fill-cutouts")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML configuration file (its [antares] api_url, timeout, retries).")
+@click.option("--output-dir", type=click.Path(path_type=Path),
+              help="The consumer's output directory (default ./lsst_alerts).")
+@click.option("--member", help="Scale-out: fill this member's cutouts (members/NAME/).")
+def fill_cutouts(config_file: Path | None, output_dir: Path | None, member: str | None) -> None:
+    """Fetch again the ANTARES cutouts recorded as missing for now.
+
+    A cutout is missing for now when the REST API failed on the way (timeout, reset, 5xx) while
+    its alert was written; its CSV row already names the file. A 404 or a broken file is
+    missing for good and is not asked for again. Run it after the consumer, e.g. from cron.
+
+    \b
+    Example:
+      lsst-alerts fill-cutouts --output-dir lsst_alerts
+    """
+    from ..pipeline.fill_cutouts import fill_cutouts as fill
+    from ..pipeline.outputdir import AlreadyRunning
+    from ..sources.antares_thumbnails import AntaresThumbnails
+
+    flags = {k: v for k, v in {"output_dir": output_dir, "member": member}.items() if v}
+    try:
+        settings = config.load(config_file, flags=flags, require_source=False)
+    except ConfigurationError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(exitcodes.CONFIG_ERROR)
+    fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
+                                settings.antares_retries, settings.antares_alert_id_format,
+                                settings.antares_concurrency)
+    try:
+        summary = fill(settings.output_dir, fetcher, settings.member)
+    except AlreadyRunning as exc:
+        click.echo(f"{exc}; run fill-cutouts after it", err=True)
+        sys.exit(exitcodes.ALREADY_RUNNING)
+    finally:
+        fetcher.close()
+    click.echo(summary.line())
+
+
 @main.command()
 @consumer_options
 @click.option("--json", "as_json", is_flag=True, help="Everything as one JSON object.")
@@ -502,6 +545,16 @@ def status(ctx: click.Context, as_json: bool, no_broker: bool, **params: Any) ->
                                f"{run['started']} -> {run['outcome']} (exit {run['exit_code']})"))
     click.echo(f"dead letters: {facts['deadlettered']:,}; lost to retention: "
                f"{facts['lost_to_retention']:,}")
+    missing = facts["missing_cutouts"]
+    if missing:
+        later = sum(1 for row in missing if row["state"] == "later")
+        click.echo(f"missing cutouts: {len(missing):,} ({later:,} missing for now: "
+                   "`lsst-alerts fill-cutouts` fetches them; the rest the API does not have)")
+        for row in missing[:MISSING_LISTED]:
+            click.echo(f"  {row['dia_source_id']} {row['kind']}: {row['state']} - {row['reason']}")
+        if len(missing) > MISSING_LISTED:
+            click.echo(f"  ... and {len(missing) - MISSING_LISTED:,} more (status --json lists "
+                       "all)")
     if isinstance(facts["partitions"], list):
         for row in facts["partitions"]:
             click.echo(f"  {row['topic']}/{row['partition']}: committed {row['committed']}, "

@@ -35,7 +35,7 @@ def folder_bytes(folder: Path) -> tuple[int, int]:
 
 def _ledger_facts(ledger: Path) -> dict[str, Any]:
     facts: dict[str, Any] = {"last_run": None, "deadlettered": 0, "lost_to_retention": 0,
-                             "alerts_in_ledger": 0}
+                             "alerts_in_ledger": 0, "missing_cutouts": []}
     if not ledger.exists():
         return facts
     db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
@@ -52,9 +52,22 @@ def _ledger_facts(ledger: Path) -> dict[str, Any]:
         facts["lost_to_retention"] = db.execute(
             "SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()[0]
         facts["alerts_in_ledger"] = db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
+        facts["missing_cutouts"] = _missing_cutouts(db)
     finally:
         db.close()
     return facts
+
+
+def _missing_cutouts(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Cutouts the ANTARES REST API did not give, missing for now first ([] on an older ledger)."""
+    try:
+        rows = db.execute(
+            "SELECT dia_source_id, kind, state, reason, path, attempts FROM missing_cutouts "
+            "ORDER BY state = 'gone', noticed_at, dia_source_id, kind").fetchall()
+    except sqlite3.OperationalError:  # a ledger written before the table existed
+        return []
+    names = ("dia_source_id", "kind", "state", "reason", "path", "attempts")
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def collect(output_dir: Path, now: dt.datetime | None = None,

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import traceback
+from typing import TYPE_CHECKING
 
 from .. import exitcodes
 from ..config import Settings
@@ -15,7 +16,10 @@ from ..sources.files import FileSource
 from ..sources.kafka import BrokerUnreachable, KafkaSource
 from .outputdir import AlreadyRunning, OutputDir, OutputError
 from .progress import Progress
-from .run import CutoutFetcher, Pipeline, RunOptions, RunSummary, Source, run
+from .run import Pipeline, RunOptions, RunSummary, Source, run
+
+if TYPE_CHECKING:
+    from ..sources.antares_thumbnails import AntaresThumbnails
 
 log = logging.getLogger("lsst_alert_pipeline")
 
@@ -48,18 +52,24 @@ def consume(settings: Settings, stop: threading.Event | None = None,
     run_id = output.ledger.start_run()
     summary = RunSummary()
     source: Source | None = None
+    fetcher: AntaresThumbnails | None = None
     try:
         schemas = (ForcedSchema(settings.schema) if settings.schema
                    else SchemaSource(settings.schema_registry_url))
-        fetcher: CutoutFetcher | None = None
         if settings.antares_fetch_cutouts:
             from ..sources.antares_thumbnails import AntaresThumbnails
 
             fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
-                                        settings.antares_retries, settings.antares_alert_id_format)
+                                        settings.antares_retries, settings.antares_alert_id_format,
+                                        settings.antares_concurrency)
         source = open_source(settings)
-        pipeline = Pipeline(output, schemas, tuple(settings.extra_columns), fetcher)
-        options = RunOptions(batch_size=settings.batch_size, max_messages=settings.max_messages,
+        # Retries of a sick API stop after a fraction of a batch's time; what still fails is
+        # recorded missing for now and `fill-cutouts` fetches it later.
+        pipeline = Pipeline(output, schemas, tuple(settings.extra_columns), fetcher,
+                            fetch_budget=2 * settings.batch_seconds)
+        options = RunOptions(batch_size=settings.batch_size,
+                             batch_seconds=settings.batch_seconds,
+                             max_messages=settings.max_messages,
                              duration=settings.duration, idle_timeout=settings.idle_timeout,
                              broker_timeout=settings.broker_timeout)
         run(source, pipeline, options, stop, progress, summary)
@@ -87,5 +97,7 @@ def consume(settings: Settings, stop: threading.Event | None = None,
             output.ledger.end_run(run_id, summary.outcome, summary.exit_code, summary.as_dict())
         except Exception:  # a full disk may refuse even this; the run's outcome stands
             log.warning("could not record the run's outcome in the ledger")
+        if fetcher is not None:
+            fetcher.close()
         output.close()
     return summary

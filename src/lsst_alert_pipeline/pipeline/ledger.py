@@ -28,6 +28,15 @@ CREATE TABLE IF NOT EXISTS retention_losses (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, from_offset INTEGER NOT NULL,
     to_offset INTEGER NOT NULL, lost INTEGER NOT NULL, noticed_at REAL NOT NULL
 );
+-- Cutouts the ANTARES REST API did not give. state 'later': the request failed on the way
+-- (timeout, reset, 5xx) and fill-cutouts asks again; 'gone': the API answered it has none (404)
+-- or served a broken file. Written in the batch's transaction, so as durable as the alert's row.
+CREATE TABLE IF NOT EXISTS missing_cutouts (
+    dia_source_id TEXT NOT NULL, kind TEXT NOT NULL, antares_alert_id TEXT NOT NULL,
+    path TEXT NOT NULL,  -- where the file goes, from the ledger's root
+    state TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,
+    noticed_at REAL NOT NULL, PRIMARY KEY (dia_source_id, kind)
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at REAL NOT NULL,
@@ -69,8 +78,10 @@ class Ledger:
         return dict(self.db.execute("SELECT name, length FROM csv_files").fetchall())
 
     def record_batch(self, written: list[tuple[str, str]], csv_lengths: dict[str, int],
-                     deadletters: list[tuple[str, str]]) -> None:
-        """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters."""
+                     deadletters: list[tuple[str, str]],
+                     missing_cutouts: Iterable[tuple[str, str, str, str, str, str]] = ()) -> None:
+        """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters, and
+        the cutouts it could not fetch (dia_source_id, kind, alert id, path, state, reason)."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
@@ -84,6 +95,33 @@ class Ledger:
             self.db.executemany(
                 "INSERT OR REPLACE INTO deadletters VALUES (?, ?, ?)",
                 [(name, reason, now) for name, reason in deadletters])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO missing_cutouts VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                [(*row, now) for row in missing_cutouts])
+
+    def missing_cutouts(self, state: str | None = None) -> list[dict[str, Any]]:
+        """The recorded missing cutouts (of one state), oldest first."""
+        where, args = ("WHERE state = ?", (state,)) if state else ("", ())
+        rows = self.db.execute(
+            "SELECT dia_source_id, kind, antares_alert_id, path, state, reason, attempts "
+            f"FROM missing_cutouts {where} ORDER BY noticed_at, dia_source_id, kind", args)
+        names = ("dia_source_id", "kind", "antares_alert_id", "path", "state", "reason",
+                 "attempts")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def settle_missing_cutouts(self, filled: Iterable[tuple[str, str]],
+                               still: Iterable[tuple[str, str, str, str]]) -> None:
+        """After fill-cutouts: forget the filled ones; note the new state and reason of the rest
+        ((dia_source_id, kind, state, reason)), one more attempt each."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("DELETE FROM missing_cutouts WHERE dia_source_id=? AND kind=?",
+                                list(filled))
+            self.db.executemany(
+                "UPDATE missing_cutouts SET state=?, reason=?, attempts=attempts+1 "
+                "WHERE dia_source_id=? AND kind=?",
+                [(state, reason, dia_source_id, kind)
+                 for dia_source_id, kind, state, reason in still])
 
     def register_csv(self, name: str, length: int) -> None:
         """Note a CSV file's durable length before a batch first appends to it, so recovery

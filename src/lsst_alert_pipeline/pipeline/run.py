@@ -12,12 +12,11 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import exitcodes
 from ..decode.batch import decode_and_normalize
@@ -29,18 +28,32 @@ from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cu
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
 from ..testing.faults import fault_point
+from .cutout_fetch import MissingCutout, missing_cutout, usable_cutouts
 from .outputdir import OutputDir, OutputError
+from .prefetch import Prefetcher
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from ..sources.antares_thumbnails import FetchedCutouts, MissingState
 
 log = logging.getLogger(__name__)
 
-CutoutFetcher = Callable[[AlertRecord], dict[str, bytes | None]]
+
+
+class CutoutFetcher(Protocol):
+    """Fetches the cutouts of alerts whose messages carry none (ANTARES locus messages)."""
+
+    def fetch_records(self, records: list[AlertRecord],
+                      deadline: float | None = None) -> list[FetchedCutouts]: ...
+
+
 Decoded = list[AlertRecord] | InvalidMessage
 
 
 @dataclass
 class RunOptions:
     batch_size: int = 500
+    batch_seconds: float = 30.0  # a batch holds what is written in about this long
     max_messages: int | None = None
     duration: float | None = None
     idle_timeout: float = 60.0
@@ -82,16 +95,19 @@ class BatchOutcome:
     deadletters: list[tuple[str, str]] = field(default_factory=list)
     already_written: int = 0
     missing_cutouts: int = 0
+    missing: list[MissingCutout] = field(default_factory=list)
 
 
 class Pipeline:
     def __init__(self, output: OutputDir, schemas: SchemaSource | None = None,
-                 extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None):
+                 extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
+                 fetch_budget: float = 120.0):
         self.output = output
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
         self.fetch_cutouts = fetch_cutouts
+        self.fetch_budget = fetch_budget  # seconds a batch may spend retrying the cutout API
         self.registered_csv: set[str] = set()
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
@@ -109,7 +125,8 @@ class Pipeline:
             fault_point("after-sync")
         except OSError as exc:
             raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
-        self.output.ledger.record_batch(outcome.written, outcome.csv_lengths, outcome.deadletters)
+        self.output.ledger.record_batch(outcome.written, outcome.csv_lengths, outcome.deadletters,
+                                        [m.as_row() for m in outcome.missing])
         fault_point("after-ledger")
         source.commit(messages)
         fault_point("after-commit")
@@ -130,6 +147,7 @@ class Pipeline:
             decoded.extend((message, index, record) for index, record in enumerate(result))
         ids = [str(record.diaSourceId) for _, _, record in decoded]
         known = self.output.ledger.known(ids)
+        fetched = self._fetch(decoded, known)
         processed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         rows: dict[str, list[list[Any]]] = {}
         for message, index, record in decoded:
@@ -139,7 +157,7 @@ class Pipeline:
                 continue
             origin = message.origin if index == 0 else f"{message.origin}#{index}"
             try:
-                row = self._write_alert(record, processed_at, outcome)
+                row = self._write_alert(record, processed_at, outcome, fetched.get(key))
             except InvalidMessage as exc:
                 self._dead(outcome, message, origin, exc)
                 continue
@@ -156,13 +174,31 @@ class Pipeline:
         outcome.csv_lengths = {self.output.csv_key(name): n for name, n in lengths.items()}
         return outcome
 
-    def _write_alert(self, record: AlertRecord, processed_at: str,
-                     outcome: BatchOutcome) -> list[Any]:
+    def _fetch(self, decoded: list[tuple[Message, int, AlertRecord]],
+               known: set[str]) -> dict[str, FetchedCutouts]:
+        """The cutouts of the batch's new alerts that carry none, fetched all at once."""
+        if self.fetch_cutouts is None:
+            return {}
+        wanted: dict[str, AlertRecord] = {}
+        for _, _, record in decoded:
+            key = str(record.diaSourceId)
+            if key not in known and not any(record.cutouts.values()):
+                wanted.setdefault(key, record)
+        if not wanted:
+            return {}
+        deadline = time.monotonic() + self.fetch_budget
+        results = self.fetch_cutouts.fetch_records(list(wanted.values()), deadline)
+        return dict(zip(wanted, results, strict=True))
+
+    def _write_alert(self, record: AlertRecord, processed_at: str, outcome: BatchOutcome,
+                     fetched: FetchedCutouts | None = None) -> list[Any]:
         if not isinstance(record.diaSourceId, int) or record.diaSourceId <= 0:
             raise InvalidMessage(f"alert has no usable diaSourceId ({record.diaSourceId!r})")
         cutouts = record.cutouts
-        if self.fetch_cutouts is not None and not any(cutouts.values()):
-            cutouts = self.fetch_cutouts(record)
+        missing: dict[str, tuple[MissingState, str]] = {}
+        if fetched is not None:
+            # A cutout the API did not give (or gave broken) is missing, never a dead letter.
+            cutouts, missing = usable_cutouts(fetched)
         for kind, blob in cutouts.items():
             if blob is not None:
                 check_fits(kind, blob)
@@ -171,7 +207,13 @@ class Pipeline:
         for kind, blob in cutouts.items():
             if blob is None:
                 outcome.missing_cutouts += 1
-                paths.append("")
+                name = cutout_name(record.diaSourceId, kind, stamp)
+                gap = missing_cutout(self.output, record, kind, name, missing.get(kind), fetched)
+                if gap is not None:
+                    outcome.missing.append(gap)
+                # A cutout missing for now gets its path already: fill-cutouts puts it there.
+                paths.append(f"cutouts/{name}" if gap is not None and gap.state == "later"
+                             else "")
                 continue
             name = cutout_name(record.diaSourceId, kind, stamp)
             write_cutout(self.output.cutouts, name, blob)
@@ -215,74 +257,6 @@ def release_freed_memory() -> None:
     spread over the two threads' arenas): one batch of 100-300 KB alerts is tens of MB."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
-
-
-class Prefetcher:
-    """Polls and decodes the next batch in a thread while the current one is written.
-
-    At most two batches are in memory: the one being written and the next one, polled and
-    decoded meanwhile; the one after is polled only once the first is written. That bounds
-    memory at any backlog. A rebalance does not wait for batches in hand: their outputs reach
-    the ledger before their offsets are committed, so when a partition moves meanwhile, its
-    new owner (this consumer again, or another member sharing the ledger) skips them."""
-
-    def __init__(self, source: Source, pipeline: Pipeline, options: RunOptions):
-        self.source = source
-        self.pipeline = pipeline
-        self.options = options
-        self.ready: queue.Queue[tuple[list[Message], list[Decoded]] | BaseException] = (
-            queue.Queue(maxsize=1))
-        self.stopping = threading.Event()
-        self.slots = threading.Semaphore(2)  # batches polled and not yet written
-        self.polled = 0
-        self.thread = threading.Thread(target=self._work, name="prefetch", daemon=True)
-        self.thread.start()
-
-    def _work(self) -> None:
-        try:
-            while not self.stopping.is_set():
-                want = self.options.batch_size
-                if self.options.max_messages is not None:
-                    want = min(want, self.options.max_messages - self.polled)
-                    if want <= 0:
-                        self.stopping.wait(self.options.poll_timeout)
-                        continue
-                if not self.slots.acquire(timeout=0.2):
-                    continue
-                batch = self.source.poll_batch(want, self.options.poll_timeout)
-                if not batch:
-                    self.slots.release()
-                self.polled += len(batch)
-                decoded = self.pipeline.decode(batch) if batch else []
-                self._hand_over((batch, decoded))
-        except BaseException as exc:  # handed to the writing thread, which stops the run
-            self._hand_over(exc)
-
-    def _hand_over(self, item: tuple[list[Message], list[Decoded]] | BaseException) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.ready.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def next(self, timeout: float) -> tuple[list[Message], list[Decoded]]:
-        """The next (batch, decoded) pair; an empty batch when nothing came in time."""
-        try:
-            item = self.ready.get(timeout=timeout)
-        except queue.Empty:
-            return [], []
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def written(self) -> None:
-        """The batch last handed out is written: the one after next may be polled."""
-        self.slots.release()
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=30)
 
 
 def run(source: Source, pipeline: Pipeline, options: RunOptions,
@@ -332,10 +306,11 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
         if batch:
             if summary.messages == 0:
                 summary.joined_after = time.monotonic() - started
+            delivering = time.monotonic()
             try:
                 outcome = pipeline.deliver(source, batch, decoded)
             finally:
-                prefetch.written()
+                prefetch.written(len(batch), time.monotonic() - delivering)
             summary.messages += len(batch)
             summary.alerts_written += len(outcome.written)
             summary.already_written += outcome.already_written

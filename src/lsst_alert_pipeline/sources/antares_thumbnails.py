@@ -1,59 +1,206 @@
 """Cutouts of ANTARES stream alerts, from the REST API's `alerts/{alert_id}/thumbnails`.
 
-The stream message carries no cutouts (DESIGN.md, ANTARES facts). The listing is parsed by
-antares-client's own API client and response model; the files are fetched with retries.
+The stream message carries no cutouts (DESIGN.md, ANTARES facts): the filter records the
+triggering alert's ANTARES alert id as a locus property, and the cutouts are listed under that
+id, then each listed file (`src`) is fetched and, when gzipped (by `filemime` or by its magic
+bytes), inflated to plain FITS. The listing is parsed with antares-client's own response model.
+
+Each alert costs four round trips (100-200 ms each from a home institution), so the alerts of a
+batch are fetched concurrently over one pool of keep-alive connections. Failures are sorted by
+what they mean: the API *answered* that there is nothing (404, another 4xx, a broken file) and
+asking again would not help, so the cutout is missing for good; or the request failed on the
+way (timeout, reset, 5xx, 429) and, after the retries, the cutout is missing for now: the
+pipeline records it so `lsst-alerts fill-cutouts` fetches it later.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
-from typing import TypeVar
+import urllib.parse
+import zlib
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
 
 import httpx
+import pydantic
+
+# private: moves to antares_adapter.py
+from antares_client._api.v2.schema.alert import ThumbnailResponse
+from antares_client._api.v2.utils import BaseResponse
 
 from ..decode.normalize import AlertRecord
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+
+KINDS = ("science", "template", "difference")
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_INFLATED_BYTES = 16 * 1024 * 1024  # a cutout is ~10-100 KB; this refuses a gzip bomb
+MissingState = Literal["gone", "later"]
+GONE: MissingState = "gone"  # the API answered there is none (404) or served a broken file
+LATER: MissingState = "later"  # the request failed on the way; fill-cutouts asks again
+RETRYABLE_STATUS = {408, 425, 429}
+
+
+class Transient(Exception):  # noqa: N818
+    """The request failed on the way (timeout, reset, 5xx): asking again may succeed."""
+
+
+class Answered(Exception):  # noqa: N818
+    """The API answered that there is nothing to fetch (404 or another 4xx): never retried."""
+
+
+@dataclass
+class FetchedCutouts:
+    """What the API gave for one alert: plain-FITS bytes per kind, and why any is missing."""
+
+    alert_id: str
+    cutouts: dict[str, bytes | None]
+    missing: dict[str, tuple[MissingState, str]] = field(default_factory=dict)
+
+    def lose(self, kinds: Iterable[str], state: MissingState, reason: str) -> None:
+        for kind in kinds:
+            self.cutouts[kind] = None
+            self.missing[kind] = (state, reason)
+
+
+def plain_fits(blob: bytes, filemime: str) -> bytes:
+    """The file as plain FITS: inflated when gzipped (by filemime or magic bytes); ValueError
+    when it claims gzip and is not, is truncated, or inflates past MAX_INFLATED_BYTES."""
+    if not (blob[:2] == GZIP_MAGIC or "gzip" in filemime.lower()):
+        return blob
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        plain = inflater.decompress(blob, MAX_INFLATED_BYTES + 1)
+    except zlib.error as exc:
+        raise ValueError(f"served as {filemime} but is not gzip ({exc})") from exc
+    if len(plain) > MAX_INFLATED_BYTES:
+        raise ValueError(f"inflates to more than {MAX_INFLATED_BYTES} bytes")
+    if not inflater.eof:
+        raise ValueError("the gzip stream is truncated")
+    return plain
+
+
+def parse_listing(text: str) -> list[ThumbnailResponse]:
+    """The listing's thumbnails, parsed exactly as antares-client parses them."""
+    listing: list[ThumbnailResponse] = (
+        BaseResponse[list[ThumbnailResponse]].model_validate_json(text).data)
+    return listing
 
 
 class AntaresThumbnails:
+    """Fetches the three cutouts of stream alerts from the ANTARES REST API, concurrently."""
+
     def __init__(self, base_url: str, timeout: float = 30.0, retries: int = 3,
-                 alert_id_format: str = "{diaSourceId}"):
-        from antares_client._api.v2.utils import ANTARESAPIClient
-
-        self.api = ANTARESAPIClient(base_url=base_url, timeout=timeout)
-        self.http = httpx.Client(timeout=timeout, follow_redirects=True)
+                 alert_id_format: str = "{diaSourceId}", concurrency: int = 24,
+                 backoff: float = 0.5):
         self.retries = retries
+        self.backoff = backoff
         self.alert_id_format = alert_id_format
+        self.concurrency = max(1, concurrency)
+        base_url = base_url if base_url.endswith("/") else base_url + "/"
+        limits = httpx.Limits(max_connections=self.concurrency,
+                              max_keepalive_connections=self.concurrency)
+        self.http = httpx.Client(base_url=base_url, timeout=timeout, follow_redirects=True,
+                                 limits=limits)
+        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="antares-fetch")
+        self._warned_fallback = threading.Event()
 
-    def _retrying(self, what: str, attempt_once: Callable[[], T]) -> T | None:
-        delay = 0.5
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.http.close()
+
+    def alert_id_of(self, record: AlertRecord) -> str:
+        """The ANTARES alert id the filter recorded; the configured format only without it."""
+        recorded = record.extra.get("antaresAlertId")
+        if recorded:
+            return str(recorded)
+        if not self._warned_fallback.is_set():
+            self._warned_fallback.set()
+            log.warning("a locus message carries no extfilter_alert_id (was the filter that "
+                        "passed it ours?): its cutouts are asked for under the alert id %r made "
+                        "from antares.alert_id_format, which ANTARES may not know (404)",
+                        self.alert_id_format)
+        return self.alert_id_format.format(diaSourceId=record.diaSourceId)
+
+    def fetch_records(self, records: Sequence[AlertRecord],
+                      deadline: float | None = None) -> list[FetchedCutouts]:
+        """The cutouts of each record (same order), fetched concurrently."""
+        return self.fetch_alerts([(self.alert_id_of(record), KINDS) for record in records],
+                                 deadline)
+
+    def fetch_alerts(self, wanted: Sequence[tuple[str, Sequence[str]]],
+                     deadline: float | None = None) -> list[FetchedCutouts]:
+        """For each (alert id, kinds), those cutouts (same order), fetched concurrently.
+
+        Past `deadline` (time.monotonic()) no retry is started: what is still failing then is
+        missing for now, so a batch never waits out long backoffs of a sick API."""
+        if self.concurrency == 1 or len(wanted) == 1:
+            return [self.fetch(alert_id, kinds, deadline) for alert_id, kinds in wanted]
+        futures = [self.pool.submit(self.fetch, alert_id, kinds, deadline)
+                   for alert_id, kinds in wanted]
+        return [future.result() for future in futures]
+
+    def fetch(self, alert_id: str, kinds: Sequence[str] = KINDS,
+              deadline: float | None = None) -> FetchedCutouts:
+        """One alert: the listing, then each wanted file; never raises for what it can name."""
+        result = FetchedCutouts(alert_id, {kind: None for kind in kinds})
+        quoted = urllib.parse.quote(alert_id, safe=":")
+        try:
+            response = self._get(f"alerts/{quoted}/thumbnails", deadline)
+            thumbnails = {t.thumbnail_type: t for t in parse_listing(response.text)}
+        except Answered as exc:
+            result.lose(kinds, GONE, f"ANTARES has no thumbnails for alert {alert_id} ({exc})")
+            return result
+        except Transient as exc:
+            result.lose(kinds, LATER, f"listing the thumbnails of alert {alert_id} failed: {exc}")
+            return result
+        except pydantic.ValidationError as exc:
+            # Not the documented shape: a proxy's error page or an API change; ask again later.
+            result.lose(kinds, LATER, f"the thumbnails listing of alert {alert_id} does not "
+                                      f"parse: {exc.error_count()} error(s), first "
+                                      f"{exc.errors()[0]['msg']}")
+            return result
+        for kind in kinds:
+            thumbnail = thumbnails.get(kind)
+            if thumbnail is None:
+                result.lose([kind], GONE, f"ANTARES lists no {kind} thumbnail for {alert_id}")
+                continue
+            try:
+                blob = self._get(thumbnail.src, deadline).content
+                result.cutouts[kind] = plain_fits(blob, thumbnail.filemime)
+            except Answered as exc:
+                result.lose([kind], GONE, f"the {kind} file of alert {alert_id} is gone ({exc})")
+            except Transient as exc:
+                result.lose([kind], LATER, f"fetching the {kind} file of alert {alert_id} "
+                                           f"failed: {exc}")
+            except ValueError as exc:
+                result.lose([kind], GONE, f"the {kind} file of alert {alert_id} is broken: {exc}")
+        return result
+
+    def _get(self, url: str, deadline: float | None) -> httpx.Response:
+        """GET with retries of transient failures only; Answered for a 4xx, Transient at the
+        end of the retries (or when the deadline leaves no time for another)."""
+        delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
-                return attempt_once()
-            except Exception as exc:  # network errors, HTTP errors, bad JSON alike
-                if attempt == self.retries:
-                    log.warning("%s failed after %d attempts: %s", what, attempt + 1, exc)
-                    return None
-                time.sleep(delay)
-                delay *= 2
-        return None
-
-    def __call__(self, record: AlertRecord) -> dict[str, bytes | None]:
-        """science/template/difference bytes, None for any the API could not give."""
-        alert_id = self.alert_id_format.format(diaSourceId=record.diaSourceId)
-        found: dict[str, bytes | None] = {"science": None, "template": None, "difference": None}
-        listing = self._retrying(f"listing thumbnails of alert {alert_id}",
-                                 lambda: list(self.api.get_alert_thumbnails(alert_id)))
-        for thumbnail in listing or []:
-            def fetch(url: str = thumbnail.src) -> bytes:
                 response = self.http.get(url)
-                response.raise_for_status()
-                return response.content
-
-            found[thumbnail.thumbnail_type] = self._retrying(
-                f"fetching the {thumbnail.thumbnail_type} cutout of alert {alert_id}", fetch)
-        return found
+            except httpx.TransportError as exc:  # timeouts, refused, reset connections
+                failure = Transient(f"{type(exc).__name__}: {exc or 'no detail'}")
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                if status < 500 and status not in RETRYABLE_STATUS:
+                    raise Answered(f"HTTP {status}")
+                failure = Transient(f"HTTP {status}")
+            out_of_time = deadline is not None and time.monotonic() + delay > deadline
+            if attempt == self.retries or out_of_time:
+                tries = attempt + 1
+                raise Transient(f"{failure} after {tries} attempt{'s' * (tries > 1)}")
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")

@@ -47,6 +47,10 @@ class KafkaSource:
         self.read: dict[tuple[str, int], int] = {}
         self.committed_next: dict[tuple[str, int], int] = {}
         self.assignment: list[TopicPartition] = []
+        self.paused = False
+        # Messages a keep-alive poll got from a partition assigned during it (not yet paused):
+        # handed out first by the next poll_batch, never dropped.
+        self.held: list[Message] = []
         settings = {**CONSUMER_DEFAULTS,
                     **librdkafka_config(config),
                     **CONSUMER_FORCED, "error_cb": self._on_error}
@@ -144,12 +148,51 @@ class KafkaSource:
         gone = {(p.topic, p.partition) for p in partitions}
         self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in gone]
 
+    def keep_alive(self, timeout: float) -> None:
+        """Poll without taking messages, every assigned partition paused: this resets
+        librdkafka's max.poll.interval.ms timer and serves rebalances while a slow batch is
+        written (pipeline/prefetch.py). The next poll_batch resumes the partitions."""
+        assignment = self.consumer.assignment()
+        if assignment:
+            self.consumer.pause(assignment)
+            self.paused = True
+        try:
+            polled = self.consumer.consume(num_messages=50, timeout=timeout)
+        except KafkaException as exc:
+            raise BrokerUnreachable(f"consuming failed: {exc.args[0].str()}") from exc
+        self._take(polled, self.held)
+
+    def _take(self, polled: list[Any], into: list[Message]) -> int:
+        """Append the polled messages (errors logged or raised) to `into`; their bytes."""
+        size = 0
+        for message in polled:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.fatal():
+                    raise BrokerUnreachable(f"fatal consumer error: {error.str()}")
+                log.warning("consumer error: %s", error.str())
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            assert topic is not None and partition is not None
+            payload = message.value() or b""
+            size += len(payload)
+            into.append(Message(payload, f"{topic}/{partition}/{offset}", topic, partition,
+                                offset))
+            key = (topic, partition)
+            self.read[key] = self.read.get(key, 0) + 1
+        return size
+
     def poll_batch(self, max_messages: int, timeout: float) -> list[Message]:
         """Up to max_messages (and BATCH_BYTES) messages, returning as soon as the local queue
         runs dry: with 100-300 KB alerts librdkafka's queue (queued.max.messages.kbytes) holds
         fewer than a batch, so waiting for a full count would wait out the timeout each time."""
-        batch: list[Message] = []
-        size = 0
+        if self.paused:
+            self.consumer.resume(self.consumer.assignment())
+            self.paused = False
+        batch, self.held = self.held, []
+        size = sum(len(m.payload) for m in batch)
         deadline = time.monotonic() + timeout
         while len(batch) < max_messages and size < BATCH_BYTES:
             left = deadline - time.monotonic()
@@ -162,23 +205,7 @@ class KafkaSource:
                 raise BrokerUnreachable(f"consuming failed: {exc.args[0].str()}") from exc
             if self.auth_error:
                 raise BrokerUnreachable(f"the broker refused our credentials: {self.auth_error}")
-            for message in polled:
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    if error.fatal():
-                        raise BrokerUnreachable(f"fatal consumer error: {error.str()}")
-                    log.warning("consumer error: %s", error.str())
-                    continue
-                topic, partition, offset = message.topic(), message.partition(), message.offset()
-                assert topic is not None and partition is not None
-                payload = message.value() or b""
-                size += len(payload)
-                batch.append(Message(payload, f"{topic}/{partition}/{offset}", topic, partition,
-                                     offset))
-                key = (topic, partition)
-                self.read[key] = self.read.get(key, 0) + 1
+            size += self._take(polled, batch)
             if polled:
                 self.down_since = None
             elif batch:

@@ -1,0 +1,60 @@
+"""Cutouts fetched from the ANTARES REST API: which are usable, and how a missing one is recorded.
+
+A missing cutout is recorded in the ledger (table `missing_cutouts`) in the same transaction as
+its alert, so the record is exactly as durable as the CSV row that refers to it: `later` (the
+request failed on the way; `lsst-alerts fill-cutouts` fetches it) or `gone` (the API answered it
+has none, or served a broken file; asking again would not help).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..decode.normalize import AlertRecord
+from ..errors import InvalidMessage
+from ..sinks.cutouts import check_fits
+from .outputdir import OutputDir
+
+if TYPE_CHECKING:
+    from ..sources.antares_thumbnails import FetchedCutouts, MissingState
+
+
+@dataclass(frozen=True)
+class MissingCutout:
+    dia_source_id: str
+    kind: str
+    antares_alert_id: str
+    path: str  # where the file goes, from the ledger's root
+    state: str  # "later" or "gone"
+    reason: str
+
+    def as_row(self) -> tuple[str, str, str, str, str, str]:
+        return (self.dia_source_id, self.kind, self.antares_alert_id, self.path, self.state,
+                self.reason)
+
+
+def usable_cutouts(fetched: FetchedCutouts) -> tuple[dict[str, bytes | None],
+                                                     dict[str, tuple[MissingState, str]]]:
+    """The fetched cutouts that are whole FITS files; a broken one is missing for good."""
+    cutouts = dict(fetched.cutouts)
+    missing = dict(fetched.missing)
+    for kind, blob in cutouts.items():
+        if blob is None:
+            continue
+        try:
+            check_fits(kind, blob)
+        except InvalidMessage as exc:
+            cutouts[kind] = None
+            missing[kind] = ("gone", f"ANTARES served a broken {kind} file: {exc.reason}")
+    return cutouts, missing
+
+
+def missing_cutout(output: OutputDir, record: AlertRecord, kind: str, name: str,
+                   why: tuple[MissingState, str] | None,
+                   fetched: FetchedCutouts | None) -> MissingCutout | None:
+    """The ledger's note of a cutout the API did not give (None for a packet that had none)."""
+    if why is None or fetched is None:
+        return None
+    path = (output.cutouts / name).relative_to(output.ledger_root).as_posix()
+    return MissingCutout(str(record.diaSourceId), kind, fetched.alert_id, path, why[0], why[1])

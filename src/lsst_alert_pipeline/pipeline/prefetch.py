@@ -1,0 +1,110 @@
+"""The prefetch thread: polls and decodes the next batch while the current one is written, sizes
+batches by time as well as count, and keeps the consumer in its group while a batch is slow.
+
+A member that does not poll within `max.poll.interval.ms` (300 s by default) is evicted by the
+group and its batch is redelivered, forever if every batch is that slow (a remote cutout API
+at 100-200 ms a request; DESIGN.md, ANTARES facts). Two things prevent it:
+- batches are sized by time: the count of the next batch is what the measured write rate
+  delivers in `batch_seconds` (never more than `batch_size`), so a batch stays a small
+  fraction of the poll interval whatever the cutout API costs;
+- while two batches are in hand (one written, one waiting) the thread keeps polling with every
+  assigned partition paused (`KafkaSource.keep_alive`): the poll resets librdkafka's interval
+  timer and serves rebalances, and takes no messages, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import TYPE_CHECKING
+
+from ..sources.base import Message, Source
+
+if TYPE_CHECKING:
+    from .run import Decoded, Pipeline, RunOptions
+
+FIRST_BATCH = 100  # before any rate is measured: small enough for a slow API, one sync more
+
+
+class Prefetcher:
+    """Polls and decodes the next batch in a thread while the current one is written.
+
+    At most two batches are in memory: the one being written and the next one, polled and
+    decoded meanwhile; the one after is polled only once the first is written. That bounds
+    memory at any backlog. A rebalance does not wait for batches in hand: their outputs reach
+    the ledger before their offsets are committed, so when a partition moves meanwhile, its
+    new owner (this consumer again, or another member sharing the ledger) skips them."""
+
+    def __init__(self, source: Source, pipeline: Pipeline, options: RunOptions):
+        self.source = source
+        self.pipeline = pipeline
+        self.options = options
+        self.ready: queue.Queue[tuple[list[Message], list[Decoded]] | BaseException] = (
+            queue.Queue(maxsize=1))
+        self.stopping = threading.Event()
+        self.slots = threading.Semaphore(2)  # batches polled and not yet written
+        self.polled = 0
+        self.rate: float | None = None  # messages written per second, recent batches
+        self.thread = threading.Thread(target=self._work, name="prefetch", daemon=True)
+        self.thread.start()
+
+    def batch_count(self) -> int:
+        """How many messages to ask for: what is written in batch_seconds, at most batch_size."""
+        if self.rate is None:
+            slow = self.pipeline.fetch_cutouts is not None  # a remote API: start small
+            return min(self.options.batch_size, FIRST_BATCH) if slow else self.options.batch_size
+        by_time = int(self.rate * self.options.batch_seconds)
+        return max(1, min(self.options.batch_size, by_time))
+
+    def _work(self) -> None:
+        keep_alive = getattr(self.source, "keep_alive", None)
+        try:
+            while not self.stopping.is_set():
+                want = self.batch_count()
+                if self.options.max_messages is not None:
+                    want = min(want, self.options.max_messages - self.polled)
+                    if want <= 0:
+                        self.stopping.wait(self.options.poll_timeout)
+                        continue
+                if not self.slots.acquire(timeout=0.2):
+                    if keep_alive is not None:
+                        keep_alive(0.2)
+                    continue
+                batch = self.source.poll_batch(want, self.options.poll_timeout)
+                if not batch:
+                    self.slots.release()
+                self.polled += len(batch)
+                decoded = self.pipeline.decode(batch) if batch else []
+                self._hand_over((batch, decoded))
+        except BaseException as exc:  # handed to the writing thread, which stops the run
+            self._hand_over(exc)
+
+    def _hand_over(self, item: tuple[list[Message], list[Decoded]] | BaseException) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.ready.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def next(self, timeout: float) -> tuple[list[Message], list[Decoded]]:
+        """The next (batch, decoded) pair; an empty batch when nothing came in time."""
+        try:
+            item = self.ready.get(timeout=timeout)
+        except queue.Empty:
+            return [], []
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def written(self, messages: int = 0, seconds: float = 0.0) -> None:
+        """The batch last handed out is written (`messages` in `seconds`): the one after next
+        may be polled, sized by the rate measured."""
+        if messages and seconds > 0:
+            rate = messages / seconds
+            self.rate = rate if self.rate is None else 0.5 * self.rate + 0.5 * rate
+        self.slots.release()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)

@@ -56,8 +56,12 @@ class Prefetcher:
         by_time = int(self.rate * self.options.batch_seconds)
         return max(1, min(self.options.batch_size, by_time))
 
-    def _work(self) -> None:
+    def _keep_alive(self) -> None:
         keep_alive = getattr(self.source, "keep_alive", None)
+        if keep_alive is not None:
+            keep_alive(0.2)
+
+    def _work(self) -> None:
         try:
             while not self.stopping.is_set():
                 want = self.batch_count()
@@ -67,8 +71,7 @@ class Prefetcher:
                         self.stopping.wait(self.options.poll_timeout)
                         continue
                 if not self.slots.acquire(timeout=0.2):
-                    if keep_alive is not None:
-                        keep_alive(0.2)
+                    self._keep_alive()
                     continue
                 batch = self.source.poll_batch(want, self.options.poll_timeout)
                 if not batch:
@@ -80,12 +83,14 @@ class Prefetcher:
             self._hand_over(exc)
 
     def _hand_over(self, item: tuple[list[Message], list[Decoded]] | BaseException) -> None:
+        # The writer may be busy with a slow batch for long: poll (paused) while waiting.
         while not self.stopping.is_set():
             try:
                 self.ready.put(item, timeout=0.2)
                 return
             except queue.Full:
-                continue
+                if not isinstance(item, BaseException):
+                    self._keep_alive()
 
     def next(self, timeout: float) -> tuple[list[Message], list[Decoded]]:
         """The next (batch, decoded) pair; an empty batch when nothing came in time."""

@@ -182,3 +182,21 @@ def test_status_lists_the_missing_cutouts(alerts, antares_api, tmp_path: Path) -
     assert "missing cutouts: 6 (3 missing for now" in result.output
     assert f"{alerts[0].dia_source_id} science: gone" in result.output
     assert f"{alerts[1].dia_source_id} science: later" in result.output
+
+
+def test_past_the_batch_deadline_no_request_is_made_and_the_cutouts_are_missing_for_now(
+        alerts, antares_api) -> None:
+    import time
+
+    from lsst_alert_pipeline.sources.antares_thumbnails import LATER, AntaresThumbnails
+
+    serve(antares_api, alerts[:4])
+    fetcher = AntaresThumbnails(antares_api.base_url, concurrency=4)
+    try:
+        results = fetcher.fetch_alerts([(a.antares_alert_id, KINDS) for a in alerts[:4]],
+                                       deadline=time.monotonic() - 1)
+    finally:
+        fetcher.close()
+    assert all(r.missing == {kind: (LATER, r.missing[kind][1]) for kind in KINDS}
+               for r in results)
+    assert sum(antares_api.request_counts().values()) == 0

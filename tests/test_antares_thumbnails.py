@@ -200,3 +200,20 @@ def test_past_the_batch_deadline_no_request_is_made_and_the_cutouts_are_missing_
     assert all(r.missing == {kind: (LATER, r.missing[kind][1]) for kind in KINDS}
                for r in results)
     assert sum(antares_api.request_counts().values()) == 0
+
+
+def test_the_next_consumer_run_fills_the_cutouts_missing_for_now(alerts, antares_api,
+                                                                 tmp_path: Path) -> None:
+    serve(antares_api, alerts)
+    sick = alerts[3]
+    antares_api.fail_first(sick.antares_alert_id, 2, "reset")
+    folder, output = locus_files(alerts, tmp_path / "in"), tmp_path / "out"
+    first = consume_files(folder, output, antares_api)
+    assert first.missing_cutouts == 3
+    row = rows_by_id(output)[sick.dia_source_id]
+    assert not (output / row["science_cutout_path"]).exists()
+    second = consume_files(folder, output, antares_api)
+    assert second.exit_code == exitcodes.OK and second.alerts_written == 0
+    for kind in KINDS:
+        assert (output / row[f"{kind}_cutout_path"]).read_bytes() == sick.cutouts[kind]
+    assert missing_rows(output) == []

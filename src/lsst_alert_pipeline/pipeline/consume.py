@@ -36,6 +36,15 @@ def open_source(settings: Settings) -> Source:
     return source
 
 
+def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails) -> None:
+    """Fetch the cutouts earlier runs recorded missing for now (before joining the group)."""
+    from .fill_cutouts import fill_missing
+
+    filled = fill_missing(output, fetcher)
+    if filled.tried:
+        log.info("cutouts missing for now from earlier runs: %s", filled.line())
+
+
 def consume(settings: Settings, stop: threading.Event | None = None,
             progress: Progress | None = None) -> RunSummary:
     """One bounded run into settings.output_dir; never raises for a failure it can name."""
@@ -62,6 +71,7 @@ def consume(settings: Settings, stop: threading.Event | None = None,
             fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
                                         settings.antares_retries, settings.antares_alert_id_format,
                                         settings.antares_concurrency)
+            fill_before_run(output, fetcher)
         source = open_source(settings)
         # Retries of a sick API stop after a fraction of a batch's time; what still fails is
         # recorded missing for now and `fill-cutouts` fetches it later.

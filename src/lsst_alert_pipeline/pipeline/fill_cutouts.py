@@ -39,39 +39,47 @@ class FillSummary:
 def fill_cutouts(output_dir: Path, fetcher: AntaresThumbnails,
                  member: str | None = None) -> FillSummary:
     """Re-fetch this output's cutouts recorded `later`; takes the output directory's lock."""
+    with OutputDir(output_dir, member) as output:
+        return fill_missing(output, fetcher)
+
+
+def fill_missing(output: OutputDir, fetcher: AntaresThumbnails) -> FillSummary:
+    """Re-fetch the cutouts of an open (locked) output recorded `later`, write them in place
+    (one sync), then settle the ledger's records."""
     from ..sinks.cutouts import write_cutout
 
+    assert output.ledger is not None
     summary = FillSummary()
-    with OutputDir(output_dir, member) as output:
-        assert output.ledger is not None
-        mine = output.cutouts.relative_to(output.ledger_root).as_posix() + "/"
-        rows = [row for row in output.ledger.missing_cutouts("later")
-                if row["path"].startswith(mine)]
-        by_alert: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
-        for row in rows:
-            by_alert[(row["antares_alert_id"], row["dia_source_id"])].append(row)
-        wanted = [(alert_id, [row["kind"] for row in group])
-                  for (alert_id, _), group in by_alert.items()]
-        results = fetcher.fetch_alerts(wanted)
-        filled: list[tuple[str, str]] = []
-        still: list[tuple[str, str, str, str]] = []
-        for group, fetched in zip(by_alert.values(), results, strict=True):
-            cutouts, missing = usable_cutouts(fetched)
-            for row in group:
-                summary.tried += 1
-                blob = cutouts.get(row["kind"])
-                if blob is not None:
-                    path = output.ledger_root / row["path"]
-                    write_cutout(path.parent, path.name, blob)
-                    filled.append((row["dia_source_id"], row["kind"]))
-                    continue
-                state, reason = missing[row["kind"]]
-                summary.gone += state == "gone"
-                summary.still_missing += state == "later"
-                still.append((row["dia_source_id"], row["kind"], state, reason))
-                log.warning("%s cutout of diaSourceId %s: %s", row["kind"],
-                            row["dia_source_id"], reason)
-        output.make_durable()  # the files are on disk before the ledger forgets them
-        output.ledger.settle_missing_cutouts(filled, still)
-        summary.filled = len(filled)
+    mine = output.cutouts.relative_to(output.ledger_root).as_posix() + "/"
+    rows = [row for row in output.ledger.missing_cutouts("later")
+            if row["path"].startswith(mine)]
+    if not rows:
+        return summary
+    by_alert: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        by_alert[(row["antares_alert_id"], row["dia_source_id"])].append(row)
+    wanted = [(alert_id, [row["kind"] for row in group])
+              for (alert_id, _), group in by_alert.items()]
+    results = fetcher.fetch_alerts(wanted)
+    filled: list[tuple[str, str]] = []
+    still: list[tuple[str, str, str, str]] = []
+    for group, fetched in zip(by_alert.values(), results, strict=True):
+        cutouts, missing = usable_cutouts(fetched)
+        for row in group:
+            summary.tried += 1
+            blob = cutouts.get(row["kind"])
+            if blob is not None:
+                path = output.ledger_root / row["path"]
+                write_cutout(path.parent, path.name, blob)
+                filled.append((row["dia_source_id"], row["kind"]))
+                continue
+            state, reason = missing[row["kind"]]
+            summary.gone += state == "gone"
+            summary.still_missing += state == "later"
+            still.append((row["dia_source_id"], row["kind"], state, reason))
+            log.warning("%s cutout of diaSourceId %s: %s", row["kind"], row["dia_source_id"],
+                        reason)
+    output.make_durable()  # the files are on disk before the ledger forgets them
+    output.ledger.settle_missing_cutouts(filled, still)
+    summary.filled = len(filled)
     return summary

@@ -104,13 +104,19 @@ class AntaresThumbnails:
         base_url = base_url if base_url.endswith("/") else base_url + "/"
         limits = httpx.Limits(max_connections=self.concurrency,
                               max_keepalive_connections=self.concurrency)
-        self.http = httpx.Client(base_url=base_url, timeout=timeout, follow_redirects=True,
-                                 limits=limits)
-        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="antares-fetch")
+        # No pool timeout: a request waiting for one of the `concurrency` connections is queued
+        # work, not a failing API.
+        self.http = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout, pool=None),
+                                 follow_redirects=True, limits=limits)
+        # Alerts on one pool, their files on another (a task never waits on its own pool): the
+        # listing of one alert and the files of others share the connections, so they stay busy.
+        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="antares-alert")
+        self.file_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="antares-file")
         self._warned_fallback = threading.Event()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.file_pool.shutdown(wait=True, cancel_futures=True)
         self.http.close()
 
     def alert_id_of(self, record: AlertRecord) -> str:
@@ -169,22 +175,36 @@ class AntaresThumbnails:
                                       f"parse: {exc.error_count()} error(s), first "
                                       f"{exc.errors()[0]['msg']}")
             return result
+        listed = [kind for kind in kinds if kind in thumbnails]
         for kind in kinds:
-            thumbnail = thumbnails.get(kind)
-            if thumbnail is None:
+            if kind not in thumbnails:
                 result.lose([kind], GONE, f"ANTARES lists no {kind} thumbnail for {alert_id}")
-                continue
-            try:
-                blob = self._get(thumbnail.src, deadline).content
-                result.cutouts[kind] = plain_fits(blob, thumbnail.filemime)
-            except Answered as exc:
-                result.lose([kind], GONE, f"the {kind} file of alert {alert_id} is gone ({exc})")
-            except Transient as exc:
-                result.lose([kind], LATER, f"fetching the {kind} file of alert {alert_id} "
-                                           f"failed: {exc}")
-            except ValueError as exc:
-                result.lose([kind], GONE, f"the {kind} file of alert {alert_id} is broken: {exc}")
+        if self.concurrency == 1:
+            files = [self._file(alert_id, thumbnails[kind], deadline) for kind in listed]
+        else:
+            futures = [self.file_pool.submit(self._file, alert_id, thumbnails[kind], deadline)
+                       for kind in listed]
+            files = [future.result() for future in futures]
+        for kind, (blob, why) in zip(listed, files, strict=True):
+            if blob is not None:
+                result.cutouts[kind] = blob
+            elif why is not None:
+                result.lose([kind], *why)
         return result
+
+    def _file(self, alert_id: str, thumbnail: ThumbnailResponse, deadline: float | None
+              ) -> tuple[bytes | None, tuple[MissingState, str] | None]:
+        """One listed file as plain FITS, or why it is missing."""
+        kind = thumbnail.thumbnail_type
+        try:
+            blob = self._get(thumbnail.src, deadline).content
+            return plain_fits(blob, thumbnail.filemime), None
+        except Answered as exc:
+            return None, (GONE, f"the {kind} file of alert {alert_id} is gone ({exc})")
+        except Transient as exc:
+            return None, (LATER, f"fetching the {kind} file of alert {alert_id} failed: {exc}")
+        except ValueError as exc:
+            return None, (GONE, f"the {kind} file of alert {alert_id} is broken: {exc}")
 
     def _get(self, url: str, deadline: float | None) -> httpx.Response:
         """GET with retries of transient failures only; Answered for a 4xx, Transient at the

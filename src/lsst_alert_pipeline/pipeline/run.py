@@ -1,4 +1,4 @@
-"""The consumer's batch loop: `Pipeline` writes each batch through the sinks, `run` polls on.
+"""The consumer's batch loop: `Pipeline.deliver` writes and commits one batch, `run` repeats it.
 
 For each batch (`deliver`): write cutouts, CSV rows and dead letters (no sync) -> one sync of the
 output file system -> record the batch in the ledger (one SQLite commit) -> commit Kafka offsets.

@@ -1,6 +1,6 @@
 """Cutouts of ANTARES stream alerts, from the REST API's `alerts/{alert_id}/thumbnails`.
 
-The stream message carries no cutouts (DESIGN.md, ANTARES facts): the filter records the
+The stream message carries no cutouts (docs/antares.md, Thumbnails): the filter records the
 triggering alert's ANTARES alert id as a locus property, and the cutouts are listed under that
 id, then each listed file (`src`) is fetched and, when gzipped (by `filemime` or by its magic
 bytes), inflated to plain FITS. The listing is parsed with antares-client's own response model.

@@ -217,3 +217,27 @@ def test_the_next_consumer_run_fills_the_cutouts_missing_for_now(alerts, antares
     for kind in KINDS:
         assert (output / row[f"{kind}_cutout_path"]).read_bytes() == sick.cutouts[kind]
     assert missing_rows(output) == []
+
+
+def test_without_a_recorded_alert_id_the_configured_format_is_used_and_said_once(
+        alerts, caplog) -> None:
+    import zlib
+
+    import bson
+
+    from lsst_alert_pipeline.decode.normalize import normalize_locus
+    from lsst_alert_pipeline.pipeline.cutout_fetch import AntaresAlertIds
+
+    loads = getattr(bson, "loads", None) or bson.decode
+    records = []
+    for alert in alerts[:3]:
+        locus = loads(zlib.decompress(alert.locus_message))
+        del locus["properties"]["extfilter_alert_id"]
+        records.append(normalize_locus(locus))
+    ids = AntaresAlertIds("ztf{diaSourceId}")
+    assert ids(normalize_locus(loads(zlib.decompress(alerts[0].locus_message)))) == (
+        alerts[0].antares_alert_id)
+    assert caplog.text == ""
+    assert [ids(record) for record in records] == [
+        f"ztf{alert.dia_source_id}" for alert in alerts[:3]]
+    assert caplog.text.count("carries no extfilter_alert_id") == 1

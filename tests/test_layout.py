@@ -46,7 +46,6 @@ ALLOWED: dict[str, set[str]] = {
 DIRECTION_ALLOWANCE: dict[tuple[str, str], str] = {
     ("config.py", "sinks"): "EXTRA_COLUMNS (names of optional CSV columns) should move to config",
     ("config.py", "sources"): "parse_reset validates --reset-offsets; its check belongs in config",
-    ("sources/antares_thumbnails.py", "decode"): "takes an AlertRecord; being reworked (issue 16)",
     ("pipeline/run.py", "testing"): "Pipeline.deliver calls testing.faults.fault_point (crash "
                                     "tests); a production hook living in test instrumentation",
 }

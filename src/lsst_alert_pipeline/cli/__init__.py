@@ -501,8 +501,7 @@ def fill_cutouts(config_file: Path | None, output_dir: Path | None, member: str 
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(exitcodes.CONFIG_ERROR)
     fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
-                                settings.antares_retries, settings.antares_alert_id_format,
-                                settings.antares_concurrency)
+                                settings.antares_retries, settings.antares_concurrency)
     try:
         summary = fill(settings.output_dir, fetcher, settings.member)
     except AlreadyRunning as exc:

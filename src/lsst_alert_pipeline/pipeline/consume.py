@@ -69,14 +69,14 @@ def consume(settings: Settings, stop: threading.Event | None = None,
             from ..sources.antares_thumbnails import AntaresThumbnails
 
             fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
-                                        settings.antares_retries, settings.antares_alert_id_format,
-                                        settings.antares_concurrency)
+                                        settings.antares_retries, settings.antares_concurrency)
             fill_before_run(output, fetcher)
         source = open_source(settings)
         # Retries of a sick API stop after a fraction of a batch's time; what still fails is
         # recorded missing for now and `fill-cutouts` fetches it later.
         pipeline = Pipeline(output, schemas, tuple(settings.extra_columns), fetcher,
-                            fetch_budget=2 * settings.batch_seconds)
+                            fetch_budget=2 * settings.batch_seconds,
+                            alert_id_format=settings.antares_alert_id_format)
         options = RunOptions(batch_size=settings.batch_size,
                              batch_seconds=settings.batch_seconds,
                              max_messages=settings.max_messages,

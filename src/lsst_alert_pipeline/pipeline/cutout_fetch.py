@@ -8,6 +8,8 @@ has none, or served a broken file; asking again would not help).
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,29 @@ from .outputdir import OutputDir
 
 if TYPE_CHECKING:
     from ..sources.antares_thumbnails import FetchedCutouts, MissingState
+
+log = logging.getLogger(__name__)
+
+
+class AntaresAlertIds:
+    """The ANTARES alert id of a locus record: the one the filter recorded (its
+    `extfilter_alert_id`), or, only without it, `alert_id_format` filled in (warned once)."""
+
+    def __init__(self, alert_id_format: str = "{diaSourceId}"):
+        self.alert_id_format = alert_id_format
+        self._warned = threading.Event()
+
+    def __call__(self, record: AlertRecord) -> str:
+        recorded = record.extra.get("antaresAlertId")
+        if recorded:
+            return str(recorded)
+        if not self._warned.is_set():
+            self._warned.set()
+            log.warning("a locus message carries no extfilter_alert_id (was the filter that "
+                        "passed it ours?): its cutouts are asked for under the alert id %r made "
+                        "from antares.alert_id_format, which ANTARES may not know (404)",
+                        self.alert_id_format)
+        return self.alert_id_format.format(diaSourceId=record.diaSourceId)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import exitcodes
 from ..decode.batch import decode_and_normalize
-from ..decode.normalize import AlertRecord
+from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
 from ..errors import InvalidMessage
 from ..sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
@@ -29,7 +29,7 @@ from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cu
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
 from ..testing.faults import fault_point
-from .cutout_fetch import MissingCutout, missing_cutout, usable_cutouts
+from .cutout_fetch import AntaresAlertIds, MissingCutout, missing_cutout, usable_cutouts
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 class CutoutFetcher(Protocol):
     """Fetches the cutouts of alerts whose messages carry none (ANTARES locus messages)."""
 
-    def fetch_records(self, records: list[AlertRecord],
-                      deadline: float | None = None) -> list[FetchedCutouts]: ...
+    def fetch_alerts(self, wanted: list[tuple[str, tuple[str, ...]]],
+                     deadline: float | None = None) -> list[FetchedCutouts]: ...
 
 
 Decoded = list[AlertRecord] | InvalidMessage
@@ -102,13 +102,14 @@ class BatchOutcome:
 class Pipeline:
     def __init__(self, output: OutputDir, schemas: SchemaSource | None = None,
                  extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
-                 fetch_budget: float = 120.0):
+                 fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}"):
         self.output = output
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
         self.fetch_cutouts = fetch_cutouts
         self.fetch_budget = fetch_budget  # seconds a batch may spend retrying the cutout API
+        self.alert_ids = AntaresAlertIds(alert_id_format)
         self.registered_csv: set[str] = set()
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
@@ -188,7 +189,8 @@ class Pipeline:
         if not wanted:
             return {}
         deadline = time.monotonic() + self.fetch_budget
-        results = self.fetch_cutouts.fetch_records(list(wanted.values()), deadline)
+        results = self.fetch_cutouts.fetch_alerts(
+            [(self.alert_ids(record), CUTOUT_KINDS) for record in wanted.values()], deadline)
         return dict(zip(wanted, results, strict=True))
 
     def _write_alert(self, record: AlertRecord, processed_at: str, outcome: BatchOutcome,

@@ -16,7 +16,6 @@ pipeline records it so `lsst-alerts fill-cutouts` fetches it later.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import urllib.parse
 import zlib
@@ -31,8 +30,6 @@ import pydantic
 # private: moves to antares_adapter.py
 from antares_client._api.v2.schema.alert import ThumbnailResponse
 from antares_client._api.v2.utils import BaseResponse
-
-from ..decode.normalize import AlertRecord
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +92,9 @@ class AntaresThumbnails:
     """Fetches the three cutouts of stream alerts from the ANTARES REST API, concurrently."""
 
     def __init__(self, base_url: str, timeout: float = 30.0, retries: int = 3,
-                 alert_id_format: str = "{diaSourceId}", concurrency: int = 24,
-                 backoff: float = 0.5):
+                 concurrency: int = 24, backoff: float = 0.5):
         self.retries = retries
         self.backoff = backoff
-        self.alert_id_format = alert_id_format
         self.concurrency = max(1, concurrency)
         base_url = base_url if base_url.endswith("/") else base_url + "/"
         limits = httpx.Limits(max_connections=self.concurrency,
@@ -112,31 +107,11 @@ class AntaresThumbnails:
         # listing of one alert and the files of others share the connections, so they stay busy.
         self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="antares-alert")
         self.file_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="antares-file")
-        self._warned_fallback = threading.Event()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.file_pool.shutdown(wait=True, cancel_futures=True)
         self.http.close()
-
-    def alert_id_of(self, record: AlertRecord) -> str:
-        """The ANTARES alert id the filter recorded; the configured format only without it."""
-        recorded = record.extra.get("antaresAlertId")
-        if recorded:
-            return str(recorded)
-        if not self._warned_fallback.is_set():
-            self._warned_fallback.set()
-            log.warning("a locus message carries no extfilter_alert_id (was the filter that "
-                        "passed it ours?): its cutouts are asked for under the alert id %r made "
-                        "from antares.alert_id_format, which ANTARES may not know (404)",
-                        self.alert_id_format)
-        return self.alert_id_format.format(diaSourceId=record.diaSourceId)
-
-    def fetch_records(self, records: Sequence[AlertRecord],
-                      deadline: float | None = None) -> list[FetchedCutouts]:
-        """The cutouts of each record (same order), fetched concurrently."""
-        return self.fetch_alerts([(self.alert_id_of(record), KINDS) for record in records],
-                                 deadline)
 
     def fetch_alerts(self, wanted: Sequence[tuple[str, Sequence[str]]],
                      deadline: float | None = None) -> list[FetchedCutouts]:

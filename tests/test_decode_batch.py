@@ -15,7 +15,7 @@ from lsst_alert_pipeline.decode.formats import decode_message
 from lsst_alert_pipeline.decode.normalize import AlertRecord, normalize
 from lsst_alert_pipeline.decode.schemas import SchemaSource
 from lsst_alert_pipeline.errors import InvalidMessage
-from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 from .conftest import real_files
 

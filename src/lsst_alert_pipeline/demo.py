@@ -22,7 +22,7 @@ from .errors import InvalidMessage
 from .pipeline import consume as consumer
 from .pipeline.progress import Progress
 from .pipeline.run import RunSummary
-from .simulate.packets import iter_wire_files, simulate_alerts
+from .simulate import iter_wire_files, simulate_alerts
 
 DEMO_COUNT = 3_000
 DEMO_SEED = 20260305  # the simulated night's dayObs: same demo, same bytes, every time

@@ -543,7 +543,7 @@ def simulate(count: int, out: str, schema_version: str | None, sso_fraction: flo
       lsst-alerts simulate --count 100000 --out kafka://localhost:9092/lsst-alerts
     """
     from ..decode.schemas import latest_version
-    from ..simulate.packets import (
+    from ..simulate import (
         dia_source_id_of,
         encode_wire,
         iter_wire_files,

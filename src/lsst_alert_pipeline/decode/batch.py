@@ -19,10 +19,10 @@ from typing import Any
 import fastavro
 
 from ..errors import InvalidMessage
-from .columnar import NEEDED_AFTER_TRIGGER, inline_named_types, read_after_trigger
+from .columnar import NEEDED_AFTER_TRIGGER, read_after_trigger
 from .formats import decode_message, detect_format, wire_schema_id
 from .normalize import AlertRecord, normalize, normalize_rubin
-from .schemas import SchemaSource, bundled_schema, bundled_versions
+from .schemas import SchemaSource, bundled_schema, bundled_versions, inline_named_types
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,14 @@ from typing import Any
 import fastavro
 import numpy as np
 
-from ..decode.schemas import bundled_schema, bundled_versions, latest_version, schema_id_for
+from ..decode.schemas import (
+    bundled_schema,
+    bundled_versions,
+    inline_named_types,
+    latest_version,
+    named_types,
+    schema_id_for,
+)
 from .cutouts import alert_cutouts
 from .fields import (
     ALERT_FIELDS,
@@ -61,46 +68,6 @@ def branches_of(avro_type: Any) -> list[Any]:
 def avro_kind(avro_type: Any) -> str:
     """The type name of an Avro type: 'record', 'array', 'double', a named type's name ..."""
     return str(avro_type.get("type") if isinstance(avro_type, dict) else avro_type)
-
-
-def _full_name(definition: dict[str, Any]) -> str:
-    name = str(definition["name"])
-    namespace = definition.get("namespace")
-    return name if "." in name or not namespace else f"{namespace}.{name}"
-
-
-def _collect_named(avro_type: Any, named: dict[str, dict[str, Any]]) -> None:
-    if isinstance(avro_type, list):
-        for branch in avro_type:
-            _collect_named(branch, named)
-    elif isinstance(avro_type, dict):
-        kind = avro_type.get("type")
-        if kind in ("record", "enum", "fixed"):
-            named[_full_name(avro_type)] = avro_type
-            for child in avro_type.get("fields", []):
-                _collect_named(child["type"], named)
-        elif kind == "array":
-            _collect_named(avro_type["items"], named)
-        elif kind == "map":
-            _collect_named(avro_type["values"], named)
-
-
-def _inline(avro_type: Any, named: dict[str, dict[str, Any]]) -> Any:
-    """The type with every reference to a named type replaced by a copy of its definition."""
-    if isinstance(avro_type, str):
-        return _inline(copy.deepcopy(named[avro_type]), named) if avro_type in named else avro_type
-    if isinstance(avro_type, list):
-        return [_inline(branch, named) for branch in avro_type]
-    if isinstance(avro_type, dict):
-        out = dict(avro_type)
-        if out.get("type") == "record":
-            out["fields"] = [dict(f, type=_inline(f["type"], named)) for f in out["fields"]]
-        elif out.get("type") == "array":
-            out["items"] = _inline(out["items"], named)
-        elif out.get("type") == "map":
-            out["values"] = _inline(out["values"], named)
-        return out
-    return avro_type
 
 
 def fallback_value(avro_type: Any, schema: AlertSchema) -> Any:
@@ -160,9 +127,9 @@ class AlertSchema:
 
     def __init__(self, version: str):
         self.version = version
-        self.definition = bundled_schema(version)
-        self.named: dict[str, dict[str, Any]] = {}
-        _collect_named(self.definition, self.named)
+        # Inlined, so that any run of the alert's fields is a schema of its own (segments()).
+        self.definition = inline_named_types(bundled_schema(version))
+        self.named = named_types(self.definition)
         self.by_short_name = {name.rsplit(".", 1)[-1]: d for name, d in self.named.items()}
         self.fields = [(f["name"], f["type"]) for f in self.definition["fields"]]
         self.schema_id = schema_id_for(version)
@@ -245,7 +212,7 @@ class AlertSchema:
             self._segments = []
             for number, run in enumerate(runs):
                 wrapper = {"type": "record", "name": f"simulated_fields_{number}",
-                           "fields": [{"name": n, "type": _inline(t, self.named)} for n, t in run]}
+                           "fields": [{"name": n, "type": t} for n, t in run]}
                 array_type = run[0][1] if value_kind(run[0][1], self) == "array" else None
                 self._segments.append((tuple(n for n, _ in run),
                                        fastavro.parse_schema(wrapper, named_schemas={}),

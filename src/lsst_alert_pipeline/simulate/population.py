@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..decode.normalize import AB_ZERO_POINT_NJY
+from ..decode.times import MJD_EPOCH
 from .solar_system import SolarSystemBody, draw_body, ecliptic_to_equatorial
 
 FloatArray = npt.NDArray[np.float64]
@@ -22,7 +24,6 @@ FloatArray = npt.NDArray[np.float64]
 # One Chilean night: ~23:00 UTC to ~10:00 UTC, dayObs 2026-03-05 (DESIGN.md, fink-broker #1152).
 NIGHT_START_MJD = 61104.96
 NIGHT_END_MJD = 61105.42
-AB_ZERO_POINT_NJY = 31.4
 BANDS = np.array(list("ugrizy"), dtype=object)
 BAND_SHARE = np.array([0.07, 0.10, 0.22, 0.22, 0.20, 0.19])  # the survey's filter balance
 SINGLE_VISIT_DEPTH = np.array([23.7, 24.8, 24.4, 24.0, 23.4, 22.5])  # 5-sigma AB magnitudes
@@ -180,7 +181,7 @@ def source_ids_at(rng: np.random.Generator, mjd: FloatArray) -> npt.NDArray[np.i
 def visits_at(mjd: FloatArray) -> npt.NDArray[np.int64]:
     """Rubin visit ids: dayObs (the UTC-12h date) * 100000 + sequence number in the night."""
     day = np.floor(mjd - 0.5).astype(np.int64)
-    dates = np.datetime64("1858-11-17", "D") + day.astype("timedelta64[D]")
+    dates = np.datetime64(MJD_EPOCH, "D") + day.astype("timedelta64[D]")
     years = dates.astype("datetime64[Y]").astype(np.int64) + 1970
     months = dates.astype("datetime64[M]").astype(np.int64) % 12 + 1
     days = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
-from .decode.formats import decode_message
+from .decode.batch import decode_packet_files
 from .decode.normalize import AlertRecord, normalize
 from .decode.schemas import latest_version
 from .errors import InvalidMessage
@@ -72,12 +72,10 @@ def filter_stage(paths: list[Path], filtered: Path, log: Log) -> tuple[
     passed: list[AlertRecord] = []
     reasons: Counter[str] = Counter()
     bad = 0
-    for path in paths:
-        try:
-            alerts = decode_message(path.read_bytes())
-        except InvalidMessage as exc:
+    for path, alerts in decode_packet_files(paths):
+        if isinstance(alerts, InvalidMessage):
             bad += 1
-            log(f"bad file {path}: {exc.reason}")
+            log(f"bad file {path}: {alerts.reason}")
             continue
         for alert in alerts:
             record = normalize(alert)

@@ -16,11 +16,10 @@ import click
 
 from .. import __version__, config, exitcodes
 from ..config import Settings
-from ..decode.formats import decode_message
-from ..decode.normalize import normalize
+from ..decode.batch import decode_files
+from ..decode.normalize import INSPECT_COLUMNS
 from ..errors import ConfigurationError, InvalidMessage
 from ..pipeline import consume as consumer
-from ..sources.files import alert_files
 
 if TYPE_CHECKING:
     from ..filter.devkit_run import FilterResult
@@ -37,14 +36,6 @@ def main() -> None:
     """Filter LSST alerts on ANTARES and collect what passes into daily CSV files and cutouts."""
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per alert (JSON Lines).")
@@ -56,32 +47,23 @@ def inspect(paths: tuple[str, ...], as_json: bool) -> None:
       lsst-alerts inspect ../shared/real-alerts/rubin/derived_wire_v10_0
       lsst-alerts inspect --json alerts/ | head -3
     """
-    shown = ("alertId", "diaSourceId", "filterName", "mjd", "psFlux", "extendednessMedian",
-             "extendednessMin", "extendednessMax", "hasSSSource")
     if not as_json:
-        click.echo("  ".join(shown))
-    bad = 0
+        click.echo("  ".join(INSPECT_COLUMNS))
+    files = bad = 0
     try:
-        files = list(alert_files(paths))
+        for path, outcome in decode_files(paths):
+            files += 1
+            if isinstance(outcome, InvalidMessage):
+                bad += 1
+                click.echo(f"error: {path}: {outcome.reason}", err=True)
+                continue
+            for record in outcome:
+                click.echo(json.dumps(record.as_json()) if as_json else record.inspect_row())
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
-    for path in files:
-        try:
-            records = [normalize(alert) for alert in decode_message(path.read_bytes())]
-        except InvalidMessage as exc:
-            bad += 1
-            click.echo(f"error: {path}: {exc.reason}", err=True)
-            continue
-        for record in records:
-            if as_json:
-                click.echo(json.dumps(record.as_json()))
-            else:
-                click.echo("  ".join(_cell(getattr(record, name)) for name in shown))
     if bad:
-        click.echo(f"{bad} of {len(files)} files could not be decoded", err=True)
+        click.echo(f"{bad} of {files} files could not be decoded", err=True)
         sys.exit(EXIT_BAD_INPUT)
-
-
 
 
 def _setup_logging(level: str) -> None:

@@ -21,9 +21,9 @@ from typing import Any, Literal
 from antares_devkit.models import BaseFilter, DevKitLocus, FilterReturn
 from antares_devkit.utils import filter_report
 
-from ..decode.formats import DecodedAlert, decode_message
+from ..decode.batch import decode_packet_files
+from ..decode.formats import DecodedAlert
 from ..errors import InvalidMessage
-from ..sources.files import alert_files
 from . import antares_extendedness_filter as bundled
 from .devkit_locus import build_locus
 
@@ -166,13 +166,11 @@ def run_filter(
 ) -> Iterator[FilterResult]:
     """Run a filter (the bundled one by default) on every alert of every file named."""
     filter_instance = (filter_class or load_filter())()
-    for path in alert_files(paths):
-        try:
-            alerts = decode_message(path.read_bytes())
-        except InvalidMessage as exc:
-            yield FilterResult(str(path), None, "errored", f"cannot decode: {exc.reason}")
+    for path, packets in decode_packet_files(paths):
+        if isinstance(packets, InvalidMessage):
+            yield FilterResult(str(path), None, "errored", f"cannot decode: {packets.reason}")
             continue
-        for alert in alerts:
+        for alert in packets:
             yield run_on_alert(filter_instance, alert, str(path))
 
 

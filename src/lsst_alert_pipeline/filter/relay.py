@@ -19,7 +19,8 @@ from typing import Any, Literal
 import fastavro
 from antares_devkit.models import BaseFilter
 
-from ..decode.formats import DecodedAlert, decode_message
+from ..decode.batch import decode_packets
+from ..decode.formats import DecodedAlert
 from ..decode.schemas import parsed_bundled_schema, schema_id_for
 from ..errors import InvalidMessage
 from ..sinks.kafka_topic import produce_waiting
@@ -89,13 +90,12 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
                 break
             continue
         last_message = time.monotonic()
-        for message in batch:
+        for message, alerts in zip(batch, decode_packets([m.payload for m in batch]),
+                                   strict=True):
             summary.messages += 1
-            try:
-                alerts = decode_message(message.payload)
-            except InvalidMessage as exc:
+            if isinstance(alerts, InvalidMessage):
                 summary.undecodable += 1
-                log.warning("relay: %s cannot be decoded: %s", message.origin, exc.reason)
+                log.warning("relay: %s cannot be decoded: %s", message.origin, alerts.reason)
                 continue
             for alert in alerts:
                 summary.alerts += 1
@@ -110,3 +110,4 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
             raise RuntimeError("the relay's producer could not deliver within 60 s")
         source.commit(batch)
     return summary
+

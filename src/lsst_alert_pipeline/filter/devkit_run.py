@@ -51,6 +51,11 @@ class FilterResult:
         """One `filter-test --json` line."""
         return {**asdict(self), "passed": self.passed}
 
+    def line(self) -> str:
+        """One `filter-test` line: outcome, alert, DevKit time and the filter's reason."""
+        took = "" if self.seconds is None else f" ({self.seconds * 1000:.2f} ms)"
+        return f"{self.outcome}: {self.diaSourceId or self.path}{took}: {self.reason}"
+
 
 @dataclass(slots=True)
 class FilterSummary:
@@ -59,6 +64,14 @@ class FilterSummary:
     counts: dict[str, int]
     median_seconds: float | None
     max_seconds: float | None
+
+    def line(self, filter_name: str) -> str:
+        """`filter-test`'s closing line: counts per outcome and the DevKit's time per locus."""
+        line = ", ".join(f"{self.counts[name]} {name}" for name in self.counts)
+        if self.median_seconds is not None and self.max_seconds is not None:
+            line += (f"; DevKit time per locus: median {self.median_seconds * 1000:.2f} ms, "
+                     f"max {self.max_seconds * 1000:.2f} ms")
+        return f"{filter_name}: {line}"
 
 
 def load_filter(path: str | Path | None = None) -> type[BaseFilter]:

@@ -73,6 +73,21 @@ def locus_message(alert: DecodedAlert, tags: list[str], new_properties: dict[str
     return zlib.compress(dumps(document))
 
 
+def open_source(from_: str, group_id: str) -> Source:
+    """The relay's input: kafka://HOST:PORT/TOPIC (connected, in consumer group `group_id`), or
+    alert files and folders. Raises ConfigurationError, FileNotFoundError or BrokerUnreachable."""
+    from ..sources.files import FileSource
+    from ..sources.kafka import KafkaSource
+    from ..sources.kafka_url import is_kafka_url, parse_kafka_url
+
+    if not is_kafka_url(from_):
+        return FileSource([from_])
+    bootstrap, topic = parse_kafka_url(from_)
+    source = KafkaSource({"bootstrap.servers": bootstrap, "group.id": group_id}, [topic])
+    source.connect()
+    return source
+
+
 def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilter],
           relay_format: RelayFormat = "wire", batch_size: int = 200,
           stop: threading.Event | None = None, idle_timeout: float = 30.0) -> RelaySummary:
@@ -111,3 +126,23 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
         source.commit(batch)
     return summary
 
+
+def relay_between(from_: str, to: str, filter_class: type[BaseFilter],
+                  relay_format: RelayFormat = "wire",
+                  group_id: str = "lsst-alerts-relay") -> RelaySummary:
+    """`lsst-alerts relay`: open the input and the kafka:// output named, relay, close the input.
+    Raises ConfigurationError, FileNotFoundError or BrokerUnreachable before relaying anything."""
+    from confluent_kafka import Producer
+
+    from ..sources.kafka_url import parse_kafka_url
+
+    bootstrap, topic = parse_kafka_url(to)  # a bad --to is refused before connecting anywhere
+    source = open_source(from_, group_id)
+    # A history-heavy alert is ~300 KB; leave room above librdkafka's 1 MB default.
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 10_000_000})
+    try:
+        return relay(source, producer, topic, filter_class, relay_format)
+    finally:
+        close = getattr(source, "close", None)  # the Source protocol does not promise one
+        if close is not None:
+            close()

@@ -151,7 +151,7 @@ def normalize(alert: DecodedAlert) -> AlertRecord:
 def normalize_rubin(record: dict[str, Any], version: str | None,
                     history: Iterable[tuple[Any, Any]] | None = None) -> AlertRecord:
     """The record of a Rubin alert; `history` gives the prvDiaSources' (diaSourceId,
-    extendedness) pairs when the caller read them as columns (decode_batch.py)."""
+    extendedness) pairs when the caller read them as columns (batch.py)."""
     source = record.get("diaSource")
     if not isinstance(source, dict):
         raise InvalidMessage("Rubin alert has no diaSource record")

@@ -3,8 +3,10 @@
 population.py and solar_system.py draw the sky (what causes each alert and its measurements),
 fields.py says how each alert field is filled from them, packets.py walks the official schema
 to build the alert records, cutouts.py renders their FITS cutouts, encode.py writes them as wire
-bytes, files or an Avro container, and publish.py sends them to a Kafka topic. The same seed gives
-byte-identical alerts. Imports: decode/ (schemas, times) only.
+bytes, files or an Avro container, publish.py sends them to a Kafka topic, and output.py is what
+`lsst-alerts simulate` runs. The same seed gives byte-identical alerts. Imports: decode/ (schemas,
+times, the AB zero point), and sinks/ and sources/ (Kafka) for publishing. Used by cli/,
+demo.py, tests and benchmarks; the library below cli never imports it.
 """
 
 from .cutouts import make_cutout

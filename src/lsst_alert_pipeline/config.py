@@ -56,6 +56,13 @@ class Settings:
         value = self.kafka.get("schema.registry.url")
         return str(value) if value else None
 
+    @property
+    def source_label(self) -> str:
+        """Where alerts are read from, as the start-up log line says it."""
+        if self.from_paths:
+            return ", ".join(self.from_paths)
+        return f"{self.kafka.get('bootstrap.servers')} topics {', '.join(self.topics)}"
+
 
 SCALARS = {f.name: f for f in fields(Settings)
            if f.name not in ("kafka", "topics", "extra_columns", "from_paths")}

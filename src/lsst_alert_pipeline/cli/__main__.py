@@ -1,6 +1,5 @@
-"""`python -m lsst_alert_pipeline.cli`: the same as the `lsst-alerts` command (cron, tests)."""
+"""`python -m lsst_alert_pipeline.cli ...` runs `lsst-alerts ...` (the tests start consumers so)."""
 
 from . import main
 
-if __name__ == "__main__":
-    main()
+main()

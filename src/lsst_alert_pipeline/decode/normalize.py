@@ -39,6 +39,8 @@ CSV_FIELDS = (
     "extendednessMax",
 )
 RECORD_FIELDS = (*CSV_FIELDS, "ssObjectId", "hasSSSource")
+INSPECT_COLUMNS = ("alertId", "diaSourceId", "filterName", "mjd", "psFlux", "extendednessMedian",
+                   "extendednessMin", "extendednessMax", "hasSSSource")
 CUTOUT_KINDS = ("science", "template", "difference")
 
 
@@ -90,6 +92,18 @@ class AlertRecord:
         out["cutoutTemplate"] = _length(self.cutoutTemplate)
         out["cutoutDifference"] = _length(self.cutoutDifference)
         return out
+
+    def inspect_row(self) -> str:
+        """The record as a row of `inspect`'s table (INSPECT_COLUMNS; floats to 6 digits)."""
+        return "  ".join(_cell(getattr(self, name)) for name in INSPECT_COLUMNS)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def _length(blob: bytes | None) -> int | None:

@@ -16,12 +16,10 @@ from typing import Any
 
 from antares_devkit.models import DevKitLocus
 
-from ..decode.normalize import present
+from ..decode.normalize import AB_ZERO_POINT_NJY, present
 from ..decode.schemas import FieldNames, field_names_for
 
 ANT_SURVEY_LSST = 4
-# AB magnitude of a flux in nJy: m = 31.4 - 2.5 log10(f).
-AB_ZERO_POINT_NJY = 31.4
 MAG_ERR_PER_RELATIVE_FLUX_ERR = 2.5 / math.log(10)
 DIA_SOURCE_PREFIX = "lsst_diaSource_"
 # Packet records ANTARES does not store as properties; the DevKit carries such parts of the
@@ -38,7 +36,7 @@ def stored(value: Any) -> bool:
 
 
 def ant_mag(flux: Any) -> float | None:
-    """AB magnitude of a PSF flux in nJy; None when the flux is not a positive number."""
+    """AB magnitude of a PSF flux in nJy (m = 31.4 - 2.5 log10 f); None unless the flux is > 0."""
     if not stored(flux) or flux <= 0:
         return None
     return AB_ZERO_POINT_NJY - 2.5 * math.log10(flux)

@@ -21,9 +21,9 @@ from typing import Any, Literal
 from antares_devkit.models import BaseFilter, DevKitLocus, FilterReturn
 from antares_devkit.utils import filter_report
 
-from ..decode.formats import DecodedAlert, decode_message
+from ..decode.batch import decode_packet_files
+from ..decode.formats import DecodedAlert
 from ..errors import InvalidMessage
-from ..sources.files import alert_files
 from . import antares_extendedness_filter as bundled
 from .devkit_locus import build_locus
 
@@ -51,6 +51,11 @@ class FilterResult:
         """One `filter-test --json` line."""
         return {**asdict(self), "passed": self.passed}
 
+    def line(self) -> str:
+        """One `filter-test` line: outcome, alert, DevKit time and the filter's reason."""
+        took = "" if self.seconds is None else f" ({self.seconds * 1000:.2f} ms)"
+        return f"{self.outcome}: {self.diaSourceId or self.path}{took}: {self.reason}"
+
 
 @dataclass(slots=True)
 class FilterSummary:
@@ -59,6 +64,14 @@ class FilterSummary:
     counts: dict[str, int]
     median_seconds: float | None
     max_seconds: float | None
+
+    def line(self, filter_name: str) -> str:
+        """`filter-test`'s closing line: counts per outcome and the DevKit's time per locus."""
+        line = ", ".join(f"{self.counts[name]} {name}" for name in self.counts)
+        if self.median_seconds is not None and self.max_seconds is not None:
+            line += (f"; DevKit time per locus: median {self.median_seconds * 1000:.2f} ms, "
+                     f"max {self.max_seconds * 1000:.2f} ms")
+        return f"{filter_name}: {line}"
 
 
 def load_filter(path: str | Path | None = None) -> type[BaseFilter]:
@@ -166,13 +179,11 @@ def run_filter(
 ) -> Iterator[FilterResult]:
     """Run a filter (the bundled one by default) on every alert of every file named."""
     filter_instance = (filter_class or load_filter())()
-    for path in alert_files(paths):
-        try:
-            alerts = decode_message(path.read_bytes())
-        except InvalidMessage as exc:
-            yield FilterResult(str(path), None, "errored", f"cannot decode: {exc.reason}")
+    for path, packets in decode_packet_files(paths):
+        if isinstance(packets, InvalidMessage):
+            yield FilterResult(str(path), None, "errored", f"cannot decode: {packets.reason}")
             continue
-        for alert in alerts:
+        for alert in packets:
             yield run_on_alert(filter_instance, alert, str(path))
 
 

@@ -19,7 +19,8 @@ from typing import Any, Literal
 import fastavro
 from antares_devkit.models import BaseFilter
 
-from ..decode.formats import DecodedAlert, decode_message
+from ..decode.batch import decode_packets
+from ..decode.formats import DecodedAlert
 from ..decode.schemas import parsed_bundled_schema, schema_id_for
 from ..errors import InvalidMessage
 from ..sinks.kafka_topic import produce_waiting
@@ -72,6 +73,21 @@ def locus_message(alert: DecodedAlert, tags: list[str], new_properties: dict[str
     return zlib.compress(dumps(document))
 
 
+def open_source(from_: str, group_id: str) -> Source:
+    """The relay's input: kafka://HOST:PORT/TOPIC (connected, in consumer group `group_id`), or
+    alert files and folders. Raises ConfigurationError, FileNotFoundError or BrokerUnreachable."""
+    from ..sources.files import FileSource
+    from ..sources.kafka import KafkaSource
+    from ..sources.kafka_url import is_kafka_url, parse_kafka_url
+
+    if not is_kafka_url(from_):
+        return FileSource([from_])
+    bootstrap, topic = parse_kafka_url(from_)
+    source = KafkaSource({"bootstrap.servers": bootstrap, "group.id": group_id}, [topic])
+    source.connect()
+    return source
+
+
 def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilter],
           relay_format: RelayFormat = "wire", batch_size: int = 200,
           stop: threading.Event | None = None, idle_timeout: float = 30.0) -> RelaySummary:
@@ -89,13 +105,12 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
                 break
             continue
         last_message = time.monotonic()
-        for message in batch:
+        for message, alerts in zip(batch, decode_packets([m.payload for m in batch]),
+                                   strict=True):
             summary.messages += 1
-            try:
-                alerts = decode_message(message.payload)
-            except InvalidMessage as exc:
+            if isinstance(alerts, InvalidMessage):
                 summary.undecodable += 1
-                log.warning("relay: %s cannot be decoded: %s", message.origin, exc.reason)
+                log.warning("relay: %s cannot be decoded: %s", message.origin, alerts.reason)
                 continue
             for alert in alerts:
                 summary.alerts += 1
@@ -110,3 +125,24 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
             raise RuntimeError("the relay's producer could not deliver within 60 s")
         source.commit(batch)
     return summary
+
+
+def relay_between(from_: str, to: str, filter_class: type[BaseFilter],
+                  relay_format: RelayFormat = "wire",
+                  group_id: str = "lsst-alerts-relay") -> RelaySummary:
+    """`lsst-alerts relay`: open the input and the kafka:// output named, relay, close the input.
+    Raises ConfigurationError, FileNotFoundError or BrokerUnreachable before relaying anything."""
+    from confluent_kafka import Producer
+
+    from ..sources.kafka_url import parse_kafka_url
+
+    bootstrap, topic = parse_kafka_url(to)  # a bad --to is refused before connecting anywhere
+    source = open_source(from_, group_id)
+    # A history-heavy alert is ~300 KB; leave room above librdkafka's 1 MB default.
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 10_000_000})
+    try:
+        return relay(source, producer, topic, filter_class, relay_format)
+    finally:
+        close = getattr(source, "close", None)  # the Source protocol does not promise one
+        if close is not None:
+            close()

@@ -4,7 +4,7 @@ Schemaless wire payloads that share a schema are wrapped into one in-memory Avro
 (header with the schema, one block per payload, sync markers) and read with `polars.read_avro`,
 projected to the columns the CSV path needs. Measured on the real v10 variable stars: ~15x
 bare fastavro; on history-light alerts it is ~0.5x, hence the per-message routing in
-decode_batch.py (DESIGN.md, performance facts).
+batch.py (docs/formats.md, Decoding speed).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Turn the bytes of one message or file into decoded alerts, choosing the format by leading bytes.
 
-Formats (DESIGN.md, wire formats): Confluent wire format (0x00 + uint32 schema id + schemaless
+Formats (docs/formats.md, Wire formats): Confluent wire format (0x00 + uint32 schema id + schemaless
 Avro), Avro Object Container Files, and ANTARES locus messages (zlib-compressed BSON). Anything
 else raises InvalidMessage carrying the bytes and the reason.
 """

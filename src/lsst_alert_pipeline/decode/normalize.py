@@ -139,7 +139,7 @@ def normalize(alert: DecodedAlert) -> AlertRecord:
 def normalize_rubin(record: dict[str, Any], version: str | None,
                     history: Iterable[tuple[Any, Any]] | None = None) -> AlertRecord:
     """The record of a Rubin alert; `history` gives the prvDiaSources' (diaSourceId,
-    extendedness) pairs when the caller read them as columns (decode_batch.py)."""
+    extendedness) pairs when the caller read them as columns (batch.py)."""
     source = record.get("diaSource")
     if not isinstance(source, dict):
         raise InvalidMessage("Rubin alert has no diaSource record")
@@ -245,7 +245,7 @@ def _ztf_stamp(stamp: Any) -> bytes | None:
 
 # Where each field is in an ANTARES locus message: only in the properties our filter set from the
 # triggering alert (antares_extendedness_filter.py). A stream message holds the locus alone, never
-# an alert's own properties (DESIGN.md, ANTARES facts).
+# an alert's own properties (docs/antares.md).
 LOCUS_PROPERTIES: dict[str, str] = {
     "diaSourceId": "extfilter_dia_source_id",
     "diaObjectId": "extfilter_dia_object_id",

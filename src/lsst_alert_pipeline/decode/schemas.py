@@ -1,7 +1,7 @@
 """Alert schemas: the versions bundled in lsst-alert-packet, a Schema Registry, and field names.
 
-Schemas are data looked up by version (see DESIGN.md, wire formats): the Confluent schema id of a
-Rubin alert is major*100 + minor (701, 900, 1000, 1101 ...).
+Schemas are data looked up by version (docs/formats.md, Schema versions and field names): the
+Confluent schema id of a Rubin alert is major*100 + minor (701, 900, 1000, 1101 ...).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class FieldNames:
     ps_flux_err: str
 
 
-# v3/v4 used the APDB's older names; v5 renamed them (DESIGN.md, Rubin alert schema facts).
+# v3/v4 used the APDB's older names; v5 renamed them (docs/formats.md, Schema versions and field
+# names).
 OLD_NAMES = FieldNames(
     dec="decl", mjd="midPointTai", band="filterName", ps_flux="psFlux", ps_flux_err="psFluxErr"
 )

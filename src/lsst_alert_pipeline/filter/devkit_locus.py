@@ -1,12 +1,13 @@
 """Build the DevKit locus ANTARES would hand a filter for one Rubin alert.
 
 The triggering diaSource is the locus's latest alert and `prvDiaSources` its history. Alert
-properties follow ANTARES's naming (DESIGN.md, ANTARES facts): `lsst_diaSource_<field>` for every
-diaSource field plus `ant_mjd`, `ant_ra`, `ant_dec`, `ant_passband`, `ant_mag`, `ant_magerr` and
-`ant_survey` = 4. The locus is made by `DevKitLocus.model_validate` from a dict of the shape
-`antares_client.models.Locus.to_devkit()` returns, the way the DevKit's own tests build loci. Its
-position is the centroid of its alerts and it carries the locus properties ANTARES maintains
-itself (DESIGN.md, ANTARES facts), so what a relay publishes from it is what ANTARES would send.
+properties follow ANTARES's naming (docs/antares.md, Locus and alert properties):
+`lsst_diaSource_<field>` for every diaSource field plus `ant_mjd`, `ant_ra`, `ant_dec`,
+`ant_passband`, `ant_mag`, `ant_magerr` and `ant_survey` = 4. The locus is made by
+`DevKitLocus.model_validate` from a dict of the shape `antares_client.models.Locus.to_devkit()`
+returns, the way the DevKit's own tests build loci. Its position is the centroid of its alerts
+and it carries the locus properties ANTARES maintains itself, so what a relay publishes from it is
+what ANTARES would send.
 """
 
 from __future__ import annotations

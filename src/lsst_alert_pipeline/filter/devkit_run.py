@@ -1,7 +1,7 @@
 """Run an ANTARES filter file locally, through the real DevKit, on alert files (`filter-test`).
 
-Each Rubin alert becomes the DevKit locus ANTARES would build (locus.py); the filter runs through
-`antares_devkit.utils.filter_report`, which calls `BaseFilter.run` and measures its time.
+Each Rubin alert becomes the DevKit locus ANTARES would build (devkit_locus.py); the filter runs
+through `antares_devkit.utils.filter_report`, which calls `BaseFilter.run` and measures its time.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The local stand-in for ANTARES: Rubin alerts in, the filter run on each, passing alerts out.
 
 `simulate -> relay -> consume` runs the whole two-part chain on one machine. Passing alerts are
-published as their original wire bytes, or as what ANTARES itself publishes (DESIGN.md, ANTARES
-facts): the locus, zlib-compressed BSON `{id, ra, dec, properties, tags, catalogs}` with the
-locus centroid as ra/dec and, as properties, ANTARES's own locus properties plus what the filter
-set; no alert properties, no history, no cutouts. Offsets of a Kafka source are committed after
-the producer has delivered.
+published as their original wire bytes, or as what ANTARES itself publishes (docs/antares.md,
+Stream messages): the locus, zlib-compressed BSON `{id, ra, dec, properties, tags, catalogs}`
+with the locus centroid as ra/dec and, as properties, ANTARES's own locus properties plus what
+the filter set; no alert properties, no history, no cutouts. Offsets of a Kafka source are
+committed after the producer has delivered.
 """
 
 from __future__ import annotations

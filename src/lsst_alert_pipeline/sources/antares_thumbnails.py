@@ -1,6 +1,6 @@
 """Cutouts of ANTARES stream alerts, from the REST API's `alerts/{alert_id}/thumbnails`.
 
-The stream message carries no cutouts (DESIGN.md, ANTARES facts). The listing is parsed by
+The stream message carries no cutouts (docs/antares.md, Thumbnails). The listing is parsed by
 antares-client's own API client and response model; the files are fetched with retries.
 """
 

@@ -120,12 +120,14 @@ def filter_test(paths: tuple[str, ...], filter_path: str | None, as_json: bool) 
       lsst-alerts filter-test --filter my_filter.py --json alerts/ | head -3
     """
     # Imported here: the DevKit pulls in pandas and astropy, which the other commands never need.
-    from ..filter.devkit_run import load_filter, run_filter, summarize
+    from ..filter.devkit_run import load_filter, run_filter, slack_channel_warning, summarize
 
     try:
         filter_class = load_filter(filter_path)
     except Exception as exc:  # a user's filter file can fail to import in any way: say why
         raise click.ClickException(f"cannot load the filter {filter_path}: {exc!r}") from exc
+    if warning := slack_channel_warning(filter_class):
+        click.echo(warning, err=True)
     results = []
     try:
         for result in run_filter(paths, filter_class):

@@ -29,6 +29,8 @@ from .devkit_locus import build_locus
 
 BUNDLED_FILTER = Path(bundled.__file__)
 Outcome = Literal["passed", "failed", "skipped", "errored"]
+# SLACK_CHANNEL values that name nobody: BaseFilter's default and the bundled file's placeholder.
+UNSET_SLACK_CHANNELS = ("", bundled.SLACK_CHANNEL)
 
 
 @dataclass(slots=True)
@@ -42,6 +44,7 @@ class FilterResult:
     seconds: float | None = None
     new_tags: list[str] = field(default_factory=list)
     new_properties: dict[str, Any] = field(default_factory=dict)
+    sso: str | None = None  # what decided the solar-system association, when the filter says
 
     @property
     def passed(self) -> bool:
@@ -54,7 +57,8 @@ class FilterResult:
     def line(self) -> str:
         """One `filter-test` line: outcome, alert, DevKit time and the filter's reason."""
         took = "" if self.seconds is None else f" ({self.seconds * 1000:.2f} ms)"
-        return f"{self.outcome}: {self.diaSourceId or self.path}{took}: {self.reason}"
+        sso = "" if self.sso is None else f"; sso: {self.sso}"
+        return f"{self.outcome}: {self.diaSourceId or self.path}{took}: {self.reason}{sso}"
 
 
 @dataclass(slots=True)
@@ -112,13 +116,40 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
+def _filter_function(filter_instance: BaseFilter, name: str) -> Any:
+    """A module-level function of the filter's own file (None when it defines none)."""
+    found = getattr(sys.modules.get(type(filter_instance).__module__), name, None)
+    return found if callable(found) else None
+
+
 def reason_for(filter_instance: BaseFilter, locus: DevKitLocus, tagged: bool) -> str:
     """The filter's own reason when it explains itself (an `evaluate` function), else a tag note."""
-    evaluate = getattr(sys.modules.get(type(filter_instance).__module__), "evaluate", None)
-    if callable(evaluate):
+    evaluate = _filter_function(filter_instance, "evaluate")
+    if evaluate is not None:
         with _quiet():
             return str(evaluate(locus)[1])
     return "tagged" if tagged else "not tagged"
+
+
+def sso_for(filter_instance: BaseFilter, locus: DevKitLocus) -> str | None:
+    """What decided the solar-system association (`ssObjectId 1234`, `none (ssObjectId 0)`),
+    when the filter file says (a `solar_system_association` function)."""
+    association = _filter_function(filter_instance, "solar_system_association")
+    if association is None:
+        return None
+    with _quiet():
+        return str(association(locus.alert)[1])
+
+
+def slack_channel_warning(filter_class: type[BaseFilter]) -> str | None:
+    """A warning while the filter's SLACK_CHANNEL is unset or still the placeholder."""
+    channel = getattr(filter_class, "SLACK_CHANNEL", "")
+    if channel not in UNSET_SLACK_CHANNELS:
+        return None
+    shown = repr(channel) if channel else "unset"
+    return (f"warning: {filter_class.__name__}.SLACK_CHANNEL is {shown}: set it to your Slack "
+            "channel or member id before submitting, so ANTARES can tell you when the filter "
+            "errors")
 
 
 @contextlib.contextmanager
@@ -150,6 +181,12 @@ def run_on_alert(filter_instance: BaseFilter, alert: DecodedAlert, path: str) ->
         locus = build_locus(alert.record, alert.schema_version)
     except (ValueError, KeyError, TypeError) as exc:
         return FilterResult(path, dia_source_id, "errored", f"cannot build a locus: {exc!r}")
+    return run_on_locus(filter_instance, locus, path, dia_source_id)
+
+
+def run_on_locus(filter_instance: BaseFilter, locus: DevKitLocus, path: str,
+                 dia_source_id: int | None) -> FilterResult:
+    """Run the filter on a DevKit locus through the DevKit's filter_report."""
     recorder = _RecordingRun(filter_instance)
     with _quiet():
         report = filter_report(recorder, locus)  # duck-typed: filter_report only calls run()
@@ -171,6 +208,7 @@ def run_on_alert(filter_instance: BaseFilter, alert: DecodedAlert, path: str) ->
         seconds,
         sorted(report["new_tags"]),
         properties,
+        sso_for(filter_instance, locus),
     )
 
 

@@ -1,9 +1,11 @@
 """The local stand-in for ANTARES: Rubin alerts in, the filter run on each, passing alerts out.
 
 `simulate -> relay -> consume` runs the whole two-part chain on one machine. Passing alerts are
-published as their original wire bytes, or as ANTARES locus messages (zlib-compressed BSON in the
-`{id, ra, dec, properties, tags, catalogs}` shape antares-client reads) with the properties the
-filter set. Offsets of a Kafka source are committed after the producer has delivered.
+published as their original wire bytes, or as what ANTARES itself publishes (docs/antares.md,
+Stream messages): the locus, zlib-compressed BSON `{id, ra, dec, properties, tags, catalogs}`
+with the locus centroid as ra/dec and, as properties, ANTARES's own locus properties plus what
+the filter set; no alert properties, no history, no cutouts. Offsets of a Kafka source are
+committed after the producer has delivered.
 """
 
 from __future__ import annotations
@@ -59,18 +61,22 @@ def wire_bytes(message: Message, alert: DecodedAlert, alerts_in_message: int) ->
     return b"\x00" + struct.pack(">I", schema_id_for(alert.schema_version)) + body.getvalue()
 
 
+def locus_document(alert: DecodedAlert, tags: list[str],
+                   new_properties: dict[str, Any]) -> dict[str, Any]:
+    """The locus ANTARES would publish for a passing alert: centroid, ANTARES's own locus
+    properties and the filter's, tags; nothing of the alert itself."""
+    locus = locus_dict(alert.record, alert.schema_version)
+    return {"id": locus["id"], "ra": float(locus["ra"]), "dec": float(locus["dec"]),
+            "properties": {**locus["internal_properties"], **new_properties},
+            "tags": list(tags), "catalogs": []}
+
+
 def locus_message(alert: DecodedAlert, tags: list[str], new_properties: dict[str, Any]) -> bytes:
-    """An ANTARES stream message for the alert's locus: the triggering alert's properties and
-    the filter's own, zlib-compressed BSON."""
+    """The ANTARES stream message of the alert's locus: zlib-compressed BSON."""
     import bson
 
-    locus = locus_dict(alert.record, alert.schema_version)
-    properties = {**locus["alerts"][-1]["properties"], **new_properties,
-                  "num_alerts": len(locus["alerts"])}
-    document = {"id": locus["id"], "ra": float(locus["ra"]), "dec": float(locus["dec"]),
-                "properties": properties, "tags": tags, "catalogs": []}
     dumps = getattr(bson, "dumps", None) or bson.encode
-    return zlib.compress(dumps(document))
+    return zlib.compress(dumps(locus_document(alert, tags, new_properties)))
 
 
 def open_source(from_: str, group_id: str) -> Source:

@@ -12,11 +12,11 @@ import fastavro
 from confluent_kafka import Message
 
 from lsst_alert_pipeline.decode.formats import DecodedAlert, decode_message, wire_schema_id
-from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema, version_for
+from lsst_alert_pipeline.decode.schemas import latest_version, parsed_bundled_schema, version_for
 from lsst_alert_pipeline.filter.antares_extendedness_filter import LsstExtendednessFilter
 from lsst_alert_pipeline.filter.devkit_run import FilterResult, run_on_alert
 from lsst_alert_pipeline.filter.relay import locus_message
-from lsst_alert_pipeline.simulate.packets import encode_wire, latest_version, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 from .conftest import real_files
 

@@ -196,11 +196,9 @@ def _bson_loads(raw: bytes) -> dict[str, Any]:
 
 def _locus_fields(document: dict[str, Any], payload: bytes) -> dict[str, Any]:
     """Validate a locus with antares-client's own message models and flatten the old variant."""
-    from antares_client._stream.schema.locus import (
-        LocusMessageToUsers,
-        OldMarshmallowLocusFromKafka,
-    )
     from pydantic import ValidationError
+
+    from ..antares_adapter import LocusMessageToUsers, OldMarshmallowLocusFromKafka
 
     try:
         if "data" in document:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..decode.times import day_obs, mjd_of_utc
 
+MISSING_LISTED = 20  # missing cutouts `status` prints; --json lists every one
 
 def current_day_obs(now: dt.datetime | None = None) -> str:
     """Tonight's dayObs: the night that is going on, or that ended this morning, in Chile."""
@@ -102,3 +103,39 @@ def collect(output_dir: Path, now: dt.datetime | None = None,
         except Exception as exc:  # status must answer even when the broker does not
             status["partitions"] = f"lag unavailable: {exc}"
     return status
+
+
+def missing_cutout_lines(missing: list[dict[str, Any]]) -> list[str]:
+    """What `status` says of the missing cutouts: counts, then the first MISSING_LISTED."""
+    if not missing:
+        return []
+    later = sum(1 for row in missing if row["state"] == "later")
+    lines = [f"missing cutouts: {len(missing):,} ({later:,} missing for now: `lsst-alerts "
+             "fill-cutouts` or the next consume run fetches them; the rest the API does not have)"]
+    lines += [f"  {row['dia_source_id']} {row['kind']}: {row['state']} - {row['reason']}"
+              for row in missing[:MISSING_LISTED]]
+    if len(missing) > MISSING_LISTED:
+        lines.append(f"  ... and {len(missing) - MISSING_LISTED:,} more (status --json lists all)")
+    return lines
+
+
+def status_lines(facts: dict[str, Any]) -> list[str]:
+    """The facts `collect` gathered, as the lines `status` prints."""
+    lines = [
+        f"output: {facts['output_dir']}",
+        f"tonight (dayObs {facts['day_obs']}): {facts['alerts_today']:,} alerts",
+        *(f"  {day}: {count:,}" for day, count in facts["alerts_per_day"].items()),
+        f"cutouts: {facts['cutout_files']:,} files, {facts['cutout_bytes'] / 1e6:,.1f} MB",
+    ]
+    run = facts["last_run"]
+    lines.append("last run: " + ("none" if run is None else
+                                 f"{run['started']} -> {run['outcome']} (exit {run['exit_code']})"))
+    lines.append(f"dead letters: {facts['deadlettered']:,}; lost to retention: "
+                 f"{facts['lost_to_retention']:,}")
+    lines += missing_cutout_lines(facts["missing_cutouts"])
+    if isinstance(facts["partitions"], list):
+        lines += [f"  {row['topic']}/{row['partition']}: committed {row['committed']}, "
+                  f"high {row['high']}, lag {row['lag']}" for row in facts["partitions"]]
+    elif facts["partitions"]:
+        lines.append(str(facts["partitions"]))
+    return lines

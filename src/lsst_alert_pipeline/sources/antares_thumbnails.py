@@ -22,14 +22,10 @@ import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import pydantic
-
-# private: moves to antares_adapter.py
-from antares_client._api.v2.schema.alert import ThumbnailResponse
-from antares_client._api.v2.utils import BaseResponse
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +77,12 @@ def plain_fits(blob: bytes, filemime: str) -> bytes:
     return plain
 
 
-def parse_listing(text: str) -> list[ThumbnailResponse]:
-    """The listing's thumbnails, parsed exactly as antares-client parses them."""
-    listing: list[ThumbnailResponse] = (
-        BaseResponse[list[ThumbnailResponse]].model_validate_json(text).data)
+def parse_listing(text: str) -> list[Any]:
+    """The listing's thumbnails (antares-client's ThumbnailResponse: id, filemime, src,
+    thumbnail_type), parsed exactly as antares-client's get_alert_thumbnails parses them."""
+    from ..antares_adapter import BaseResponse, ThumbnailResponse
+
+    listing: list[Any] = BaseResponse[list[ThumbnailResponse]].model_validate_json(text).data
     return listing
 
 
@@ -167,7 +165,7 @@ class AntaresThumbnails:
                 result.lose([kind], *why)
         return result
 
-    def _file(self, alert_id: str, thumbnail: ThumbnailResponse, deadline: float | None
+    def _file(self, alert_id: str, thumbnail: Any, deadline: float | None
               ) -> tuple[bytes | None, tuple[MissingState, str] | None]:
         """One listed file as plain FITS, or why it is missing."""
         kind = thumbnail.thumbnail_type

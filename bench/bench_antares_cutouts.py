@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/antares_st
 from lsst_alert_pipeline import config  # noqa: E402
 from lsst_alert_pipeline.decode.schemas import latest_version  # noqa: E402
 from lsst_alert_pipeline.pipeline import consume as consumer  # noqa: E402
-from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts  # noqa: E402
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts  # noqa: E402
 from tests.antares_standin import (  # noqa: E402
     AntaresStandin,
     StreamedAlert,

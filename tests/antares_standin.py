@@ -227,7 +227,7 @@ def wire_payloads(simulated: int = 30, seed: int = 7) -> list[bytes]:
     """Real Rubin packets when ../shared/real-alerts is there, plus simulated ones always (the
     simulator's solar-system alerts pass the filter, so every run has passing alerts)."""
     from lsst_alert_pipeline.decode.schemas import latest_version
-    from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts
+    from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
     from .conftest import real_files
 

@@ -59,6 +59,17 @@ class MissingCutout:
                 self.reason)
 
 
+def say_missing(results: list[FetchedCutouts]) -> None:
+    """One log line for a batch's cutouts the API did not give, with the first reason."""
+    reasons = [why for result in results for why in result.missing.values()]
+    if not reasons:
+        return
+    later = sum(1 for state, _ in reasons if state == "later")
+    log.warning("%d cutouts of %d alerts not fetched: %d missing for now (the next run or "
+                "`lsst-alerts fill-cutouts` fetches them), %d gone (the API has none); first: %s",
+                len(reasons), len(results), later, len(reasons) - later, reasons[0][1])
+
+
 def usable_cutouts(fetched: FetchedCutouts) -> tuple[dict[str, bytes | None],
                                                      dict[str, tuple[MissingState, str]]]:
     """The fetched cutouts that are whole FITS files; a broken one is missing for good."""

@@ -29,7 +29,13 @@ from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cu
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
 from ..testing.faults import fault_point
-from .cutout_fetch import AntaresAlertIds, MissingCutout, missing_cutout, usable_cutouts
+from .cutout_fetch import (
+    AntaresAlertIds,
+    MissingCutout,
+    missing_cutout,
+    say_missing,
+    usable_cutouts,
+)
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
@@ -184,13 +190,15 @@ class Pipeline:
         wanted: dict[str, AlertRecord] = {}
         for _, _, record in decoded:
             key = str(record.diaSourceId)
-            if key not in known and not any(record.cutouts.values()):
+            usable_id = isinstance(record.diaSourceId, int) and record.diaSourceId > 0
+            if usable_id and key not in known and not any(record.cutouts.values()):
                 wanted.setdefault(key, record)
         if not wanted:
             return {}
         deadline = time.monotonic() + self.fetch_budget
         results = self.fetch_cutouts.fetch_alerts(
             [(self.alert_ids(record), CUTOUT_KINDS) for record in wanted.values()], deadline)
+        say_missing(results)
         return dict(zip(wanted, results, strict=True))
 
     def _write_alert(self, record: AlertRecord, processed_at: str, outcome: BatchOutcome,

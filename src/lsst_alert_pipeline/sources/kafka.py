@@ -137,6 +137,9 @@ class KafkaSource:
                 tp.offset = target
                 moved.append(TopicPartition(tp.topic, tp.partition, target))
         consumer.assign(partitions)
+        # librdkafka keeps an application pause on a partition across unassign and assign: one
+        # paused by keep_alive before a rebalance would come back paused, and stay so.
+        consumer.resume(partitions)
         if moved:
             consumer.commit(offsets=moved, asynchronous=False)
             for tp in moved:

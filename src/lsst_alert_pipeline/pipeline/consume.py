@@ -37,11 +37,14 @@ def open_source(settings: Settings) -> Source:
     return source
 
 
-def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails) -> None:
-    """Fetch the cutouts earlier runs recorded missing for now (before joining the group)."""
+def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails, seconds: float) -> None:
+    """Fetch the cutouts earlier runs recorded missing for now (before joining the group),
+    for at most about `seconds`: an API still down must not hold back new alerts."""
+    import time
+
     from .fill_cutouts import fill_missing
 
-    filled = fill_missing(output, fetcher)
+    filled = fill_missing(output, fetcher, time.monotonic() + seconds)
     if filled.tried:
         log.info("cutouts missing for now from earlier runs: %s", filled.line())
 
@@ -72,7 +75,7 @@ def consume(settings: Settings, stop: threading.Event | None = None,
 
             fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
                                         settings.antares_retries, settings.antares_concurrency)
-            fill_before_run(output, fetcher)
+            fill_before_run(output, fetcher, 2 * settings.batch_seconds)
         source = open_source(settings)
         # Retries of a sick API stop after a fraction of a batch's time; what still fails is
         # recorded missing for now and `fill-cutouts` fetches it later.

@@ -43,9 +43,11 @@ def fill_cutouts(output_dir: Path, fetcher: AntaresThumbnails,
         return fill_missing(output, fetcher)
 
 
-def fill_missing(output: OutputDir, fetcher: AntaresThumbnails) -> FillSummary:
+def fill_missing(output: OutputDir, fetcher: AntaresThumbnails,
+                 deadline: float | None = None) -> FillSummary:
     """Re-fetch the cutouts of an open (locked) output recorded `later`, write them in place
-    (one sync), then settle the ledger's records."""
+    (one sync), then settle the ledger's records. Past `deadline` (time.monotonic()) no more
+    are asked for; they stay missing for now."""
     from ..sinks.cutouts import write_cutout
 
     assert output.ledger is not None
@@ -60,7 +62,7 @@ def fill_missing(output: OutputDir, fetcher: AntaresThumbnails) -> FillSummary:
         by_alert[(row["antares_alert_id"], row["dia_source_id"])].append(row)
     wanted = [(alert_id, [row["kind"] for row in group])
               for (alert_id, _), group in by_alert.items()]
-    results = fetcher.fetch_alerts(wanted)
+    results = fetcher.fetch_alerts(wanted, deadline)
     filled: list[tuple[str, str]] = []
     still: list[tuple[str, str, str, str]] = []
     for group, fetched in zip(by_alert.values(), results, strict=True):

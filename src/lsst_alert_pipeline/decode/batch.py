@@ -152,6 +152,16 @@ def _one_by_one(payload: bytes, schemas: SchemaSource) -> Outcome:
         return [normalize(alert) for alert in decode_message(payload, schemas)]
     except InvalidMessage as exc:
         return exc
+    except Exception as exc:  # one message's unforeseen value must not stop the run
+        return unusable(payload, exc)
+
+
+def unusable(payload: bytes, exc: Exception) -> InvalidMessage:
+    """The dead letter of a message that decoded but could not be normalized."""
+    failure = InvalidMessage(
+        f"alert could not be normalized: {type(exc).__name__}: {exc}", payload)
+    failure.__cause__ = exc
+    return failure
 
 
 def _columnar(version: str, items: list[tuple[int, dict[str, Any]]], payloads: list[bytes],
@@ -175,5 +185,10 @@ def _columnar(version: str, items: list[tuple[int, dict[str, Any]]], payloads: l
         return
     for (index, head), tail in zip(items, tails, strict=True):
         ids, values = tail.pop("history") or ((), ())
-        outcomes[index] = [normalize_rubin({**head, **tail}, version,
-                                           zip(ids, values, strict=True))]
+        try:
+            outcomes[index] = [normalize_rubin({**head, **tail}, version,
+                                               zip(ids, values, strict=True))]
+        except InvalidMessage as exc:
+            outcomes[index] = exc
+        except Exception as exc:  # one message's unforeseen value must not stop the run
+            outcomes[index] = unusable(payloads[index], exc)

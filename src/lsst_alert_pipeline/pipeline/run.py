@@ -23,6 +23,7 @@ from .. import exitcodes
 from ..decode.batch import decode_and_normalize
 from ..decode.normalize import AlertRecord
 from ..decode.schemas import SchemaSource
+from ..decode.values import blank_unusable
 from ..errors import InvalidMessage
 from ..sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
@@ -56,6 +57,7 @@ class RunSummary:
     already_written: int = 0
     deadlettered: int = 0
     missing_cutouts: int = 0
+    values_blanked: int = 0
     lost_to_retention: int = 0
     outcome: str = "running"
     exit_code: int = exitcodes.OK
@@ -67,11 +69,13 @@ class RunSummary:
         return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
                 f"{self.alerts_written:,} alerts, {self.already_written:,} already on disk, "
                 f"{self.deadlettered:,} dead-lettered, {self.missing_cutouts:,} missing cutouts, "
+                f"{self.values_blanked:,} unusable values blanked, "
                 f"{self.lost_to_retention:,} lost to retention, in {self.elapsed:.1f} s")
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "messages", "alerts_written", "already_written", "deadlettered", "missing_cutouts",
+            "values_blanked",
             "lost_to_retention", "outcome", "exit_code", "elapsed", "partitions")}
 
 
@@ -82,6 +86,7 @@ class BatchOutcome:
     deadletters: list[tuple[str, str]] = field(default_factory=list)
     already_written: int = 0
     missing_cutouts: int = 0
+    blanked: int = 0
 
 
 class Pipeline:
@@ -139,10 +144,23 @@ class Pipeline:
                 continue
             origin = message.origin if index == 0 else f"{message.origin}#{index}"
             try:
+                blanked = blank_unusable(record)
                 row = self._write_alert(record, processed_at, outcome)
             except InvalidMessage as exc:
                 self._dead(outcome, message, origin, exc)
                 continue
+            except OSError:
+                raise  # the output failed (full disk, permissions): a failure of the system
+            except Exception as exc:  # one alert's unforeseen value must not stop the run
+                failure = InvalidMessage(f"alert {key} could not be written: "
+                                         f"{type(exc).__name__}: {exc}")
+                failure.__cause__ = exc
+                self._dead(outcome, message, origin, failure)
+                continue
+            if blanked:
+                outcome.blanked += len(blanked)
+                log.warning("%s: wrote alert %s with blank values: %s", origin, key,
+                            "; ".join(blanked))
             known.add(key)
             day = record.day_obs or dt.datetime.now(dt.UTC).strftime("%Y%m%d")
             rows.setdefault(csv_name(day), []).append(row)
@@ -162,10 +180,16 @@ class Pipeline:
             raise InvalidMessage(f"alert has no usable diaSourceId ({record.diaSourceId!r})")
         cutouts = record.cutouts
         if self.fetch_cutouts is not None and not any(cutouts.values()):
-            cutouts = self.fetch_cutouts(record)
+            cutouts = dict(self.fetch_cutouts(record))
         for kind, blob in cutouts.items():
-            if blob is not None:
-                check_fits(kind, blob)
+            try:
+                if blob:
+                    check_fits(kind, blob)
+            except InvalidMessage as exc:  # the row is still worth having: cutout missing
+                log.warning("alert %s: %s; its %s cutout is left out", record.diaSourceId,
+                            exc.reason, kind)
+                blob = None
+            cutouts[kind] = blob or None
         stamp = observation_stamp(record.mjd)
         paths = []
         for kind, blob in cutouts.items():
@@ -341,6 +365,7 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
             summary.already_written += outcome.already_written
             summary.deadlettered += len(outcome.deadletters)
             summary.missing_cutouts += outcome.missing_cutouts
+            summary.values_blanked += outcome.blanked
             last_message = time.monotonic()
             progress.update(summary.alerts_written, summary.already_written,
                             summary.deadlettered)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from .errors import ConfigurationError
 from .sinks.csv import EXTRA_COLUMNS
 
@@ -50,6 +51,8 @@ class Settings:
     antares_timeout: float = 30.0
     antares_retries: int = 3
     antares_alert_id_format: str = "{diaSourceId}"
+    # What one compressed message (an Avro container file) may inflate to; more is refused.
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
 
     @property
     def schema_registry_url(self) -> str | None:

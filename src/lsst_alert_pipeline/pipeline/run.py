@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import exitcodes
 from ..decode.batch import decode_and_normalize
+from ..decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from ..decode.normalize import AlertRecord
 from ..decode.schemas import SchemaSource
 from ..decode.values import blank_unusable
@@ -91,17 +92,20 @@ class BatchOutcome:
 
 class Pipeline:
     def __init__(self, output: OutputDir, schemas: SchemaSource | None = None,
-                 extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None):
+                 extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
+                 max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES):
         self.output = output
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
         self.fetch_cutouts = fetch_cutouts
         self.registered_csv: set[str] = set()
+        self.max_inflated_bytes = max_inflated_bytes
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
-        return decode_and_normalize([message.payload for message in messages], self.schemas)
+        return decode_and_normalize([message.payload for message in messages], self.schemas,
+                                    self.max_inflated_bytes)
 
     def deliver(self, source: Source, messages: list[Message],
                 decoded: list[Decoded] | None = None) -> BatchOutcome:

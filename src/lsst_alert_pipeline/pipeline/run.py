@@ -26,7 +26,7 @@ from ..decode.normalize import AlertRecord
 from ..decode.schemas import SchemaSource
 from ..decode.values import blank_unusable
 from ..errors import InvalidMessage
-from ..sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
+from ..sinks.csv import SPEC_COLUMNS, DailyCsv
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
@@ -167,8 +167,9 @@ class Pipeline:
                             "; ".join(blanked))
             known.add(key)
             day = record.day_obs or dt.datetime.now(dt.UTC).strftime("%Y%m%d")
-            rows.setdefault(csv_name(day), []).append(row)
-            outcome.written.append((key, self.output.csv_key(csv_name(day))))
+            name = self.csv.file_for(day)  # never under another header (extra_columns changed)
+            rows.setdefault(name, []).append(row)
+            outcome.written.append((key, self.output.csv_key(name)))
         for name in rows.keys() - self.registered_csv:
             path = self.output.data / name
             self.output.ledger.register_csv(self.output.csv_key(name),

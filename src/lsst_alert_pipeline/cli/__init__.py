@@ -346,6 +346,7 @@ def relay(from_: str, to: str, relay_format: str, filter_path: str | None,
     from confluent_kafka import Producer
 
     from ..filter.devkit_run import load_filter
+    from ..filter.relay import RelayDeliveryError
     from ..filter.relay import relay as run_relay
     from ..sources.files import FileSource
     from ..sources.kafka import BrokerUnreachable, KafkaSource
@@ -369,10 +370,15 @@ def relay(from_: str, to: str, relay_format: str, filter_path: str | None,
         click.echo(str(exc), err=True)
         sys.exit(exitcodes.BROKER_UNREACHABLE)
     producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 10_000_000})
-    summary = run_relay(source, producer, topic, load_filter(filter_path),
-                        "antares" if relay_format == "antares" else "wire")
-    if hasattr(source, "close"):
-        source.close()
+    try:
+        summary = run_relay(source, producer, topic, load_filter(filter_path),
+                            "antares" if relay_format == "antares" else "wire")
+    except RelayDeliveryError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(exitcodes.BROKER_UNREACHABLE)
+    finally:
+        if hasattr(source, "close"):
+            source.close()
     click.echo(summary.line())
 
 

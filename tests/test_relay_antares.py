@@ -33,26 +33,26 @@ def consume_topic(broker, topic: str, output: Path, **extra):
     return consumer.consume(config.load(environ={}, flags=flags))
 
 
-def passing_ids(real_alerts: Path) -> set[int]:
-    results = run_filter([real_alerts / folder for folder in FOLDERS])
+def passing_ids(alert_packets: Path) -> set[int]:
+    results = run_filter([alert_packets / folder for folder in FOLDERS])
     return {r.diaSourceId for r in results if r.passed and r.diaSourceId is not None}
 
 
-def relay(broker, real_alerts: Path, topic: str, relay_format: str) -> str:
+def relay(broker, alert_packets: Path, topic: str, relay_format: str) -> str:
     args = ["relay", "--to", f"kafka://{broker.bootstrap}/{topic}", "--format", relay_format]
     output = ""
     for folder in FOLDERS:
-        result = CliRunner().invoke(main, [*args, "--from", str(real_alerts / folder)])
+        result = CliRunner().invoke(main, [*args, "--from", str(alert_packets / folder)])
         assert result.exit_code == 0, result.output
         output += result.output
     return output
 
 
-def test_relay_publishes_exactly_the_passing_alerts_as_wire_bytes(real_alerts, broker, topic,
+def test_relay_publishes_exactly_the_passing_alerts_as_wire_bytes(alert_packets, broker, topic,
                                                                   tmp_path: Path) -> None:
-    expected = passing_ids(real_alerts)
+    expected = passing_ids(alert_packets)
     assert expected, "the default filter (REQUIRE_SSSOURCE=True) passes the real SSO alerts"
-    printed = relay(broker, real_alerts, topic, "wire")
+    printed = relay(broker, alert_packets, topic, "wire")
     assert "relayed" in printed
     summary = consume_topic(broker, topic, tmp_path)
     assert summary.exit_code == exitcodes.OK
@@ -105,10 +105,10 @@ class ThumbnailHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def thumbnails(real_alerts: Path) -> Iterator[ThumbnailServer]:
+def thumbnails(alert_packets: Path) -> Iterator[ThumbnailServer]:
     cutouts = {}
     for folder in FOLDERS:
-        for path in sorted((real_alerts / folder).glob("*.wire")):
+        for path in sorted((alert_packets / folder).glob("*.wire")):
             record = normalize(decode_message(path.read_bytes())[0])
             cutouts[str(record.diaSourceId)] = {k: v for k, v in record.cutouts.items() if v}
     # One passing alert the API does not know: its cutouts are missing, counted, paths empty.
@@ -120,17 +120,17 @@ def thumbnails(real_alerts: Path) -> Iterator[ThumbnailServer]:
     server.shutdown()
 
 
-def test_antares_locus_stream_with_cutouts_from_the_rest_api(real_alerts, broker, topic,
+def test_antares_locus_stream_with_cutouts_from_the_rest_api(alert_packets, broker, topic,
                                                              thumbnails, tmp_path: Path) -> None:
-    expected = passing_ids(real_alerts)
-    relay(broker, real_alerts, topic, "antares")
+    expected = passing_ids(alert_packets)
+    relay(broker, alert_packets, topic, "antares")
     summary = consume_topic(broker, topic, tmp_path, antares_fetch_cutouts=True,
                             antares_api_url=f"{thumbnails.base}/v2/", antares_retries=1)
     assert summary.exit_code == exitcodes.OK, summary.line()
     rows = {int(row["diaSourceId"]): row for row in csv_rows(tmp_path)}
     assert set(rows) == expected
     assert summary.missing_cutouts == 3
-    for path in [p for folder in FOLDERS for p in sorted((real_alerts / folder).glob("*.wire"))]:
+    for path in [p for folder in FOLDERS for p in sorted((alert_packets / folder).glob("*.wire"))]:
         record = normalize(decode_message(path.read_bytes())[0])
         if record.diaSourceId not in expected:
             continue
@@ -146,10 +146,10 @@ def test_antares_locus_stream_with_cutouts_from_the_rest_api(real_alerts, broker
     assert any(r.endswith("/169298433340342300/thumbnails") for r in thumbnails.requests)
 
 
-def test_relay_reads_raw_alerts_from_a_kafka_topic(real_alerts, broker, topic,
+def test_relay_reads_raw_alerts_from_a_kafka_topic(alert_packets, broker, topic,
                                                    tmp_path: Path) -> None:
     raw = [p.read_bytes() for folder in FOLDERS
-           for p in sorted((real_alerts / folder).glob("*.wire"))]
+           for p in sorted((alert_packets / folder).glob("*.wire"))]
     raw_topic = f"{topic}-raw"
     broker.create_topic(raw_topic, 1)
     broker.produce(raw_topic, raw)
@@ -157,7 +157,7 @@ def test_relay_reads_raw_alerts_from_a_kafka_topic(real_alerts, broker, topic,
         "relay", "--from", f"kafka://{broker.bootstrap}/{raw_topic}",
         "--to", f"kafka://{broker.bootstrap}/{topic}", "--group-id", f"relay-{topic}"])
     assert result.exit_code == 0, result.output
-    expected = passing_ids(real_alerts)
+    expected = passing_ids(alert_packets)
     assert f"relayed {len(expected)} of {len(raw)} alerts" in result.output
     summary = consume_topic(broker, topic, tmp_path)
     assert {int(row["diaSourceId"]) for row in csv_rows(tmp_path)} == expected

@@ -19,7 +19,7 @@ from typing import Any
 import fastavro
 
 from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema
-from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 
 def _ocf(version: str, records: list[dict[str, Any]]) -> bytes:

@@ -14,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from lsst_alert_pipeline import config, exitcodes
+from lsst_alert_pipeline.decode.schemas import latest_version
 from lsst_alert_pipeline.decode.times import day_obs
 from lsst_alert_pipeline.look.nights import night_csv, night_files, read_night
 from lsst_alert_pipeline.ops.status import collect
 from lsst_alert_pipeline.pipeline import consume as consumer
-from lsst_alert_pipeline.simulate.packets import encode_wire, latest_version, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 from lsst_alert_pipeline.sinks.csv import SPEC_COLUMNS, csv_name, night_parts
 
 from .alerts import csv_rows

@@ -22,10 +22,10 @@ import pytest
 from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.decode.columnar import zigzag
 from lsst_alert_pipeline.decode.inflation import DEFAULT_MAX_INFLATED_BYTES, check_container
-from lsst_alert_pipeline.decode.schemas import bundled_schema, parsed_bundled_schema
+from lsst_alert_pipeline.decode.schemas import bundled_schema, latest_version, parsed_bundled_schema
 from lsst_alert_pipeline.errors import InvalidMessage
 from lsst_alert_pipeline.pipeline import consume as consumer
-from lsst_alert_pipeline.simulate.packets import encode_wire, latest_version, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 from ..alerts import csv_rows
 from .figures import FIGURES

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from lsst_alert_pipeline import config, exitcodes
+from lsst_alert_pipeline.decode.schemas import latest_version
 from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.pipeline import outputdir
 from lsst_alert_pipeline.pipeline.ledger import Ledger
-from lsst_alert_pipeline.simulate.packets import encode_wire, latest_version, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 from lsst_alert_pipeline.sinks.csv import DailyCsv
 from lsst_alert_pipeline.sources.files import FileSource
 

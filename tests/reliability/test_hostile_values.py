@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.decode.formats import decode_message
-from lsst_alert_pipeline.decode.schemas import bundled_schema
+from lsst_alert_pipeline.decode.schemas import bundled_schema, latest_version
 from lsst_alert_pipeline.filter.relay import locus_message
 from lsst_alert_pipeline.pipeline import consume as consumer
-from lsst_alert_pipeline.simulate.packets import encode_wire, latest_version, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 from ..alerts import csv_rows
 from .figures import FIGURES

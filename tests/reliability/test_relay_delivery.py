@@ -16,9 +16,10 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.schemas import latest_version
 from lsst_alert_pipeline.filter.devkit_run import load_filter, run_on_alert
 from lsst_alert_pipeline.filter.relay import RelayDeliveryError, relay
-from lsst_alert_pipeline.simulate.packets import encode_wire, latest_version, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 from lsst_alert_pipeline.sources.base import Message
 from lsst_alert_pipeline.sources.kafka import KafkaSource
 from lsst_alert_pipeline.testing.broker import TansuBroker

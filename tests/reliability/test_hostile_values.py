@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.decode.formats import decode_message
 from lsst_alert_pipeline.decode.schemas import bundled_schema, latest_version
+from lsst_alert_pipeline.filter.devkit_run import load_filter, run_on_alert
 from lsst_alert_pipeline.filter.relay import locus_message
 from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
@@ -56,9 +57,17 @@ def wire(index: int, source: dict[str, Any] | None = None,
 
 
 def locus(index: int, properties: dict[str, Any]) -> bytes:
-    """The ANTARES locus message of template `index` with properties changed."""
+    """The ANTARES locus message of template `index`: the properties the bundled filter sets
+    through the DevKit, with some changed."""
     alert = decode_message(wire(index))[0]
-    return locus_message(alert, ["extended_sso_candidate"], properties)
+    result = run_on_alert(load_filter()(), alert, "hostile value")
+    source = alert.record["diaSource"]
+    # what the filter sets on a passing alert (it may reject this one; the values stay real)
+    basic = {"extfilter_dia_source_id": str(source["diaSourceId"]),
+             "extfilter_mjd": source["midpointMjdTai"], "extfilter_band": source["band"],
+             "extfilter_ra": source["ra"], "extfilter_dec": source["dec"]}
+    return locus_message(alert, ["extended_sso_candidate"],
+                         {**basic, **result.new_properties, **properties})
 
 
 @dataclass
@@ -99,7 +108,7 @@ CASES = [
                    alert_id(i), blank=("filterName",)),
     lambda i: Case("locus count of the wrong type",
                    locus(i, {"extfilter_extendedness_count": "many"}), alert_id(i)),
-    lambda i: Case("locus ra of the wrong type", locus(i, {"lsst_diaSource_ra": "north"}),
+    lambda i: Case("locus ra of the wrong type", locus(i, {"extfilter_ra": "north"}),
                    alert_id(i), blank=("ra",)),
 ]
 

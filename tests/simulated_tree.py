@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import functools
 import io
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,13 +33,70 @@ def _ids(records: list[dict[str, Any]]) -> list[int]:
     return [int(record["diaSource"]["diaSourceId"]) for record in records]
 
 
+def pinned(version: str, seed: int, source: dict[str, Any], extendedness: list[float],
+           sso: bool = False, top: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A simulated alert carrying the values the tests know of one real packet: diaSource
+    fields, the extendedness of the triggering source then of its previous ones (each with its
+    own diaSourceId), and top-level fields."""
+    (record,) = simulate_alerts(1, schema_version=version, seed=seed,
+                                sso_fraction=1.0 if sso else 0.0,
+                                history=max(len(extendedness) - 1, 0))
+    record["diaSource"].update(source, extendedness=extendedness[0] if extendedness else None)
+    rows = [dict(row) for row in record.get("prvDiaSources") or []]  # the simulator's are lazy
+    if rows:
+        record["prvDiaSources"] = rows
+    for index, (row, value) in enumerate(zip(rows, extendedness[1:], strict=False)):
+        row["extendedness"] = value
+        row["diaSourceId"] = int(source["diaSourceId"]) - 1 - index
+    record.update(top or {})
+    return record
+
+
+def padded(blob: bytes, size: int) -> bytes:
+    """A FITS file grown to `size` bytes with zero blocks (readers stop at the data's end)."""
+    return blob + b"\0" * (size - len(blob)) if len(blob) < size else blob
+
+
+def real_like_v10() -> list[dict[str, Any]]:
+    """The two v10 packets tests know by id: a variable star with 292 sources of extendedness
+    (median 0.378..., min 4.5e-07, max 1.0) and a solar-system alert with diaObjectId 0."""
+    low, median = 4.520520064943412e-07, 0.3783394545316696
+    star = pinned("10.0", 1011, {
+        "diaSourceId": 170094456248729605, "diaObjectId": 313893023095193658,
+        "ra": 62.51766199253057, "dec": -47.78624726515006, "midpointMjdTai": 61105.093643486834,
+        "band": "i", "psfFlux": 8130.5458984375, "psfFluxErr": 513.67578125, "ssObjectId": 0,
+    }, [median, low, 1.0, *[median] * 289])
+    for kind, size in (("cutoutScience", 34560), ("cutoutTemplate", 46080),
+                       ("cutoutDifference", 34560)):
+        star[kind] = padded(star[kind], size)
+    sso = pinned("10.0", 1012, {"diaSourceId": 170094456480989258, "diaObjectId": 0,
+                                "ssObjectId": 21163624394469969}, [0.02388470619916916],
+                 sso=True)
+    return [star, sso]
+
+
+def real_like_v9() -> list[dict[str, Any]]:
+    """The three v9 packets tests know by id: ssObjectId 0 on the wire, NaN extendedness, and a
+    solar-system alert."""
+    plain = pinned("9.0", 911, {"diaSourceId": 169298433314652171,
+                                "diaObjectId": 169298432639893512, "psfFlux": 362229.40625,
+                                "ssObjectId": 0},
+                   [0.0006929337760084309, 0.00013962651428300887, 0.0012462410377338529])
+    nan_ext = pinned("9.0", 912, {"diaSourceId": 169298432605814947, "ssObjectId": 0},
+                     [math.nan])
+    sso = pinned("9.0", 913, {"diaSourceId": 169298432645136561, "diaObjectId": 0,
+                              "ssObjectId": 21164719644750924}, [0.1], sso=True)
+    return [plain, nan_ext, sso]
+
+
 def build(root: Path) -> Path:
     """Write the simulated tree under root; return root."""
     rubin = root / "rubin"
-    v9 = list(simulate_alerts(20, schema_version="9.0", seed=901, sso_fraction=0.3))
+    v9 = [*real_like_v9(),
+          *simulate_alerts(17, schema_version="9.0", seed=901, sso_fraction=0.3)]
     # v10: variable stars with long histories (the columnar path) and solar-system alerts
-    v10 = list(simulate_alerts(7, schema_version="10.0", seed=1001, sso_fraction=0.3,
-                               history=(24, 120)))
+    v10 = [*real_like_v10(), *simulate_alerts(5, schema_version="10.0", seed=1001,
+                                              sso_fraction=0.3, history=(24, 120))]
     for version, records in (("9_0", v9), ("10_0", v10)):
         folder = rubin / f"derived_wire_v{version}"
         folder.mkdir(parents=True)
@@ -49,6 +107,9 @@ def build(root: Path) -> Path:
     boom.mkdir()
     for version, seed in (("7.1", 701), ("7.3", 703), ("9.0", 900)):
         (record,) = simulate_alerts(1, schema_version=version, seed=seed, history=(0, 6))
+        if version == "7.3":  # the v7.3 packet tests know: alertId, band, flux, no extendedness
+            record = pinned("7.3", 7031, {"band": "g", "psfFlux": 1485.483642578125}, [],
+                            top={"alertId": 3527242430321524769})
         boom_id = record.get("alertId") or record["diaSource"]["diaSourceId"]
         (boom / f"lsst_schema{version.replace('.', '0')}_{boom_id}.avro").write_bytes(
             encode_wire(record, version))
@@ -58,12 +119,17 @@ def build(root: Path) -> Path:
         (fink9 / f"{dia_source_id}_{dia_source_id}.avro").write_bytes(_ocf("9.0", [record]))
     (rubin / "fink_client_v10_0").mkdir()
     (rubin / "fink_client_v10_0" / "part-2-918301.avro").write_bytes(_ocf("10.0", v10))
-    v74 = list(simulate_alerts(3, schema_version="7.4", seed=704, history=(1, 8)))
+    v74 = [pinned("7.4", 741, {"diaSourceId": 58804293150441527}, [
+        0.4750067889690399, 0.2556994557380676, 0.2556994557380676, 0.4750067889690399,
+        0.516466498374939, 0.516466498374939], top={"alertId": 58804293150441527}),
+        *simulate_alerts(2, schema_version="7.4", seed=704, history=(1, 8))]
     (rubin / "fink_broker_v7_4").mkdir()
     for record, dia_source_id in zip(v74, _ids(v74), strict=True):
         (rubin / "fink_broker_v7_4" / f"{dia_source_id}_{dia_source_id}.avro").write_bytes(
             _ocf("7.4", [record]))
-    ampel = list(simulate_alerts(10, schema_version="7.1", seed=711, history=(0, 4)))
+    ampel = [pinned("7.1", 712, {"diaSourceId": 25409118864932952, "band": "g"}, [0.5],
+                    top={"alertId": 25409118864932952}),
+             *simulate_alerts(9, schema_version="7.1", seed=711, history=(0, 4))]
     for record in ampel:
         for kind in ("cutoutScience", "cutoutTemplate", "cutoutDifference"):
             record[kind] = None

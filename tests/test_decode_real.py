@@ -46,8 +46,8 @@ def test_every_real_packet_decodes(alert_packets: Path) -> None:
     assert len(counts) == (60 if have_real_alerts() else 55)
 
 
-def test_v10_wire_variable_star_values(real_alerts: Path) -> None:
-    record = only(real_alerts / "rubin/derived_wire_v10_0/170094456248729605.v10_0.wire")
+def test_v10_wire_variable_star_values(alert_packets: Path) -> None:
+    record = only(alert_packets / "rubin/derived_wire_v10_0/170094456248729605.v10_0.wire")
     assert record.alertId == record.diaSourceId == 170094456248729605
     assert record.diaObjectId == 313893023095193658
     assert record.ra == pytest.approx(62.51766199253057, abs=1e-12)
@@ -65,8 +65,8 @@ def test_v10_wire_variable_star_values(real_alerts: Path) -> None:
     assert [len(b or b"") for b in record.cutouts.values()] == [34560, 46080, 34560]
 
 
-def test_v10_solar_system_alert(real_alerts: Path) -> None:
-    record = only(real_alerts / "rubin/derived_wire_v10_0/170094456480989258.v10_0.wire")
+def test_v10_solar_system_alert(alert_packets: Path) -> None:
+    record = only(alert_packets / "rubin/derived_wire_v10_0/170094456480989258.v10_0.wire")
     assert record.hasSSSource is True
     assert record.ssObjectId == 21163624394469969
     assert record.diaObjectId == 0
@@ -74,8 +74,8 @@ def test_v10_solar_system_alert(real_alerts: Path) -> None:
     assert record.extendednessCount == 1
 
 
-def test_v9_wire_values_and_ssobjectid_zero(real_alerts: Path) -> None:
-    record = only(real_alerts / "rubin/derived_wire_v9_0/169298433314652171.v9_0.wire")
+def test_v9_wire_values_and_ssobjectid_zero(alert_packets: Path) -> None:
+    record = only(alert_packets / "rubin/derived_wire_v9_0/169298433314652171.v9_0.wire")
     assert record.diaObjectId == 169298432639893512
     assert record.psFlux == pytest.approx(362229.40625)
     assert record.extendednessMedian == pytest.approx(0.0006929337760084309)
@@ -83,9 +83,9 @@ def test_v9_wire_values_and_ssobjectid_zero(real_alerts: Path) -> None:
     assert record.extendednessMax == pytest.approx(0.0012462410377338529)
     # ssObjectId is 0 on the wire: no association, and it must not read as one.
     assert record.ssObjectId is None and record.hasSSSource is False
-    nan_ext = only(real_alerts / "rubin/derived_wire_v9_0/169298432605814947.v9_0.wire")
+    nan_ext = only(alert_packets / "rubin/derived_wire_v9_0/169298432605814947.v9_0.wire")
     assert nan_ext.extendednessMedian is None and nan_ext.extendednessCount == 0
-    sso = only(real_alerts / "rubin/derived_wire_v9_0/169298432645136561.v9_0.wire")
+    sso = only(alert_packets / "rubin/derived_wire_v9_0/169298432645136561.v9_0.wire")
     assert sso.hasSSSource is True and sso.ssObjectId == 21164719644750924
     assert sso.diaObjectId == 0
 
@@ -114,20 +114,20 @@ def test_v10_broker_copy_with_all_null_sssource_is_not_solar_system(real_alerts:
         assert records[w.diaSourceId].hasSSSource == w.hasSSSource
 
 
-def test_v7_alert_id_and_old_broker_copies(real_alerts: Path) -> None:
-    record = only(real_alerts / "rubin/boom_wire/lsst_schema703_3527242430321524769.avro")
+def test_v7_alert_id_and_old_broker_copies(alert_packets: Path) -> None:
+    record = only(alert_packets / "rubin/boom_wire/lsst_schema703_3527242430321524769.avro")
     assert record.schemaVersion == "7.3"
     assert record.alertId == 3527242430321524769
     assert record.filterName == "g" and record.psFlux == pytest.approx(1485.483642578125)
     assert record.extendednessMedian is None
-    v74 = only(real_alerts /
+    v74 = only(alert_packets /
                "rubin/fink_broker_v7_4/58804293150441527_58804293150441527.avro")
     assert v74.alertId == 58804293150441527
     assert v74.extendednessMedian == pytest.approx(0.4750067889690399)
     assert v74.extendednessMin == pytest.approx(0.2556994557380676)
     assert v74.extendednessMax == pytest.approx(0.516466498374939)
     assert v74.extendednessCount == 6
-    ampel = records_of(real_alerts / "rubin/ampel_v7_1_nocutouts/schema_701.avro")
+    ampel = records_of(alert_packets / "rubin/ampel_v7_1_nocutouts/schema_701.avro")
     assert all(r.cutoutScience is None for r in ampel)
     assert ampel[0].diaSourceId == 25409118864932952 and ampel[0].filterName == "g"
 

@@ -19,13 +19,56 @@ from typing import Any
 
 import fastavro
 
-from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema
+from lsst_alert_pipeline.decode.schemas import (
+    bundled_schema,
+    inline_named_types,
+    parsed_bundled_schema,
+)
 from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 
 def _ocf(version: str, records: list[dict[str, Any]]) -> bytes:
     out = io.BytesIO()
     fastavro.writer(out, parsed_bundled_schema(version), records)
+    return out.getvalue()
+
+
+def _nullable(avro_type: Any) -> Any:
+    """The type as Spark writes it: every field nullable, records all the way down."""
+    if isinstance(avro_type, list):
+        return [_nullable(branch) for branch in avro_type]
+    if isinstance(avro_type, dict) and avro_type.get("type") == "record":
+        fields = [dict(f, type=_or_null(_nullable(f["type"])), default=None)
+                  for f in avro_type["fields"]]
+        return dict(avro_type, fields=fields)
+    if isinstance(avro_type, dict) and avro_type.get("type") == "array":
+        return dict(avro_type, items=_nullable(avro_type["items"]))
+    return avro_type
+
+
+def _or_null(avro_type: Any) -> Any:
+    branches = avro_type if isinstance(avro_type, list) else [avro_type]
+    return branches if "null" in branches else ["null", *branches]
+
+
+def spark_copy(version: str, records: list[dict[str, Any]]) -> bytes:
+    """A broker's copy (fink-client style): record `topLevelRecord`, every field nullable, the
+    schema named in a field, and a record without an SSSource written as one whose every field
+    is null (what Spark makes of a null record)."""
+    schema = _nullable(inline_named_types(bundled_schema(version)))
+    schema = dict(schema, name="topLevelRecord", namespace="", fields=[
+        *schema["fields"], {"name": "lsst_schema_version", "type": ["null", "string"],
+                            "default": None}])
+    ss_type = next(f["type"] for f in schema["fields"] if f["name"] == "ssSource")
+    ss_fields = next(b for b in ss_type if isinstance(b, dict))["fields"]
+    rows = []
+    for record in records:
+        row = dict(record, lsst_schema_version=f"lsst.v{version.replace('.', '_')}.alert")
+        if row.get("ssSource") is None:
+            row["ssSource"] = {f["name"]: None for f in ss_fields}
+        rows.append(row)
+    out = io.BytesIO()
+    fastavro.writer(out, fastavro.parse_schema(schema, named_schemas={}), rows)
     return out.getvalue()
 
 
@@ -72,7 +115,9 @@ def real_like_v10() -> list[dict[str, Any]]:
     sso = pinned("10.0", 1012, {"diaSourceId": 170094456480989258, "diaObjectId": 0,
                                 "ssObjectId": 21163624394469969}, [0.02388470619916916],
                  sso=True)
-    return [star, sso]
+    plain = pinned("10.0", 1013, {"diaSourceId": 170094456272322680, "ssObjectId": 0},
+                   [0.2, 0.3, 0.4])
+    return [star, sso, plain]
 
 
 def real_like_v9() -> list[dict[str, Any]]:
@@ -95,7 +140,7 @@ def build(root: Path) -> Path:
     v9 = [*real_like_v9(),
           *simulate_alerts(17, schema_version="9.0", seed=901, sso_fraction=0.3)]
     # v10: variable stars with long histories (the columnar path) and solar-system alerts
-    v10 = [*real_like_v10(), *simulate_alerts(5, schema_version="10.0", seed=1001,
+    v10 = [*real_like_v10(), *simulate_alerts(4, schema_version="10.0", seed=1001,
                                               sso_fraction=0.3, history=(24, 120))]
     for version, records in (("9_0", v9), ("10_0", v10)):
         folder = rubin / f"derived_wire_v{version}"
@@ -118,7 +163,7 @@ def build(root: Path) -> Path:
     for record, dia_source_id in zip(v9, _ids(v9), strict=True):
         (fink9 / f"{dia_source_id}_{dia_source_id}.avro").write_bytes(_ocf("9.0", [record]))
     (rubin / "fink_client_v10_0").mkdir()
-    (rubin / "fink_client_v10_0" / "part-2-918301.avro").write_bytes(_ocf("10.0", v10))
+    (rubin / "fink_client_v10_0" / "part-2-918301.avro").write_bytes(spark_copy("10.0", v10))
     v74 = [pinned("7.4", 741, {"diaSourceId": 58804293150441527}, [
         0.4750067889690399, 0.2556994557380676, 0.2556994557380676, 0.4750067889690399,
         0.516466498374939, 0.516466498374939], top={"alertId": 58804293150441527}),

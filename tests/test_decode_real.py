@@ -103,9 +103,9 @@ def test_v9_broker_copy_equals_wire_packet(alert_packets: Path) -> None:
             assert getattr(a, name) == getattr(b, name), (wire.name, name)
 
 
-def test_v10_broker_copy_with_all_null_sssource_is_not_solar_system(real_alerts: Path) -> None:
+def test_v10_broker_copy_with_all_null_sssource_is_not_solar_system(alert_packets: Path) -> None:
     records = {r.diaSourceId: r for r in records_of(
-        real_alerts / "rubin/fink_client_v10_0/part-2-918301.avro")}
+        alert_packets / "rubin/fink_client_v10_0/part-2-918301.avro")}
     assert records[170094456272322680].hasSSSource is False
     assert records[170094456480989258].hasSSSource is True
     for wire in real_files("rubin/derived_wire_v10_0/*.wire"):

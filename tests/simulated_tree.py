@@ -2,14 +2,15 @@
 
 Same layout as the real folder (rubin/derived_wire_v9_0/*.wire, rubin/derived_wire_v10_0/*.wire,
 rubin/boom_wire/*.avro, broker copies as Avro container files, rubin/cutouts/*.fits), so a test
-that reads packets by folder runs the same assertions on a clean clone. ZTF packets have no
-simulator: tests of them need the real folder.
+that reads packets by folder runs the same assertions on a clean clone. There is no ZTF
+simulator: one ZTF container is written with the ZTF schema fields the consumer reads.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import gzip
 import io
 import math
 import shutil
@@ -69,6 +70,46 @@ def spark_copy(version: str, records: list[dict[str, Any]]) -> bytes:
         rows.append(row)
     out = io.BytesIO()
     fastavro.writer(out, fastavro.parse_schema(schema, named_schemas={}), rows)
+    return out.getvalue()
+
+
+# The fields of ZTF's alert schema (ztf.alert, v4.02) the consumer reads, under their names and
+# types. The full official schema is not in this environment; these are enough for a ZTF packet
+# that takes the same path through the decoder (an Avro container whose record has `candidate`).
+ZTF_STAMP = {"type": "record", "name": "cutout", "namespace": "ztf.alert",
+             "fields": [{"name": "fileName", "type": "string"},
+                        {"name": "stampData", "type": "bytes"}]}
+ZTF_SCHEMA = {
+    "type": "record", "name": "alert", "namespace": "ztf", "fields": [
+        {"name": "schemavsn", "type": "string"},
+        {"name": "publisher", "type": "string"},
+        {"name": "objectId", "type": "string"},
+        {"name": "candid", "type": "long"},
+        {"name": "candidate", "type": {"type": "record", "name": "candidate",
+                                       "namespace": "ztf.alert", "fields": [
+            {"name": "jd", "type": "double"}, {"name": "fid", "type": "int"},
+            {"name": "candid", "type": "long"}, {"name": "isdiffpos", "type": "string"},
+            {"name": "ra", "type": "double"}, {"name": "dec", "type": "double"},
+            {"name": "magpsf", "type": "float"}, {"name": "sigmapsf", "type": "float"},
+            {"name": "ssnamenr", "type": ["null", "string"], "default": None},
+            {"name": "drb", "type": ["null", "float"], "default": None}]}},
+        {"name": "cutoutScience", "type": ["null", ZTF_STAMP], "default": None},
+        {"name": "cutoutTemplate", "type": ["null", "ztf.alert.cutout"], "default": None},
+        {"name": "cutoutDifference", "type": ["null", "ztf.alert.cutout"], "default": None},
+    ]}
+
+
+def ztf_container(candid: int, object_id: str, mjd: float, fits_bytes: bytes) -> bytes:
+    """A ZTF alert as brokers pass them on: an Avro container, stamps gzip-compressed FITS."""
+    stamp = {"fileName": "stamp.fits.gz", "stampData": gzip.compress(fits_bytes)}
+    record = {"schemavsn": "4.02", "publisher": "simulated", "objectId": object_id,
+              "candid": candid, "candidate": {
+                  "jd": mjd + 2400000.5, "fid": 2, "candid": candid, "isdiffpos": "t",
+                  "ra": 254.1, "dec": 35.2, "magpsf": 18.5, "sigmapsf": 0.05,
+                  "ssnamenr": None, "drb": 0.99},
+              "cutoutScience": stamp, "cutoutTemplate": stamp, "cutoutDifference": stamp}
+    out = io.BytesIO()
+    fastavro.writer(out, fastavro.parse_schema(ZTF_SCHEMA, named_schemas={}), [record])
     return out.getvalue()
 
 
@@ -180,6 +221,9 @@ def build(root: Path) -> Path:
             record[kind] = None
     (rubin / "ampel_v7_1_nocutouts").mkdir()
     (rubin / "ampel_v7_1_nocutouts" / "schema_701.avro").write_bytes(_ocf("7.1", ampel))
+    (root / "ztf").mkdir()
+    (root / "ztf" / "boom_ztf_2695378462115010012.avro").write_bytes(ztf_container(
+        2695378462115010012, "ZTF18abudxnw", 60449.37846060004, v10[0]["cutoutScience"]))
     (rubin / "cutouts").mkdir()
     for kind in ("cutoutScience", "cutoutTemplate", "cutoutDifference"):
         (rubin / "cutouts" / f"{_ids(v10)[0]}_{kind}.fits").write_bytes(v10[0][kind])

@@ -293,8 +293,8 @@ def test_filter_test_cli_json_lines(alert_packets: Path) -> None:
     assert any(line["passed"] for line in lines)
 
 
-def test_filter_test_cli_skips_ztf_alerts(real_alerts: Path) -> None:
-    done = CliRunner().invoke(main, ["filter-test", "--json", str(real_alerts / "ztf")])
+def test_filter_test_cli_skips_ztf_alerts(alert_packets: Path) -> None:
+    done = CliRunner().invoke(main, ["filter-test", "--json", str(alert_packets / "ztf")])
     assert done.exit_code == 0, done.output
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines and all(line["outcome"] == "skipped" for line in lines)

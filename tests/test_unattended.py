@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import math
 import os
 import subprocess
 import sys
@@ -132,6 +133,9 @@ def test_status_json_matches_a_known_output_directory(alert_packets, tmp_path: P
     incoming.mkdir()
     base = real_files("rubin/derived_wire_v9_0/*.wire")[0].read_bytes()
     now_mjd = time.time() / 86400 + 40587.0
+    # the middle of the current dayObs (it starts at 12:00 UTC): offsets of minutes from it
+    # never cross into another night, whatever the time of day the test runs
+    now_mjd = math.floor(now_mjd - 0.5) + 1.0
     for index in range(3):
         (incoming / f"tonight{index}.wire").write_bytes(
             renumbered(base, 4_000_000_000 + index, now_mjd - 0.01 * index))

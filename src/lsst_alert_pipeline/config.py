@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from .errors import ConfigurationError
 from .sinks.csv import EXTRA_COLUMNS
 
@@ -26,6 +25,8 @@ PRESETS = ("antares",)
 DEFAULT_CONFIG_FILE = "lsst_alerts.toml"
 # Read by run_lsst_consumer.sh (and CONFIG by load()), not settings of their own.
 WRAPPER_VARIABLES = {"CONFIG", "HOME", "VENV"}
+# What a compressed message may inflate to by default; Rubin's largest alerts are a few MB.
+DEFAULT_MAX_INFLATED_BYTES = 64 * 1024 * 1024
 PLACEHOLDER_BROKER = "your-kafka-broker"
 # The group id lsst_alert_consumer.py and the consumer defaults ship with.
 SHARED_GROUP_ID = "lsst-alert-consumer"

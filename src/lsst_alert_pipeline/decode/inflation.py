@@ -16,9 +16,9 @@ import lzma
 import zlib
 from collections.abc import Callable, Iterator
 
+from ..config import DEFAULT_MAX_INFLATED_BYTES
 from ..errors import InvalidMessage
 
-DEFAULT_MAX_INFLATED_BYTES = 64 * 1024 * 1024  # Rubin's largest alerts are a few MB
 SETTING = "max_inflated_bytes"
 STEP = 1024 * 1024
 ZSTD_MAGIC = 0xFD2FB528

@@ -25,11 +25,31 @@ def real_alerts() -> Path:
     return REAL_ALERTS
 
 
+def have_real_alerts() -> bool:
+    return (REAL_ALERTS / "rubin").is_dir()
+
+
+def packets_root() -> Path:
+    """The real-alerts folder, or on a clean clone the simulated one with the same layout."""
+    if have_real_alerts():
+        return REAL_ALERTS
+    from .simulated_tree import simulated_tree
+
+    return simulated_tree()
+
+
+@pytest.fixture(scope="session")
+def alert_packets() -> Path:
+    """Where tests read alert packets by folder: the real ones when present, else simulated
+    ones built from the official schemas (tests/simulated_tree.py); never a skip."""
+    return packets_root()
+
+
 def real_files(*globs: str) -> list[Path]:
-    """Files matching the globs under the real-alerts folder ([] when it is absent)."""
+    """Files matching the globs under the real-alerts folder, or the simulated one."""
     found: list[Path] = []
     for pattern in globs:
-        found.extend(sorted(REAL_ALERTS.glob(pattern)))
+        found.extend(sorted(packets_root().glob(pattern)))
     return found
 
 

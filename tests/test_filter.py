@@ -44,7 +44,7 @@ def rubin_alerts() -> list[tuple[Path, DecodedAlert, AlertRecord]]:
 
 
 @pytest.fixture(scope="module")
-def alerts(real_alerts: Path) -> list[tuple[Path, DecodedAlert, AlertRecord]]:
+def alerts(alert_packets: Path) -> list[tuple[Path, DecodedAlert, AlertRecord]]:
     return rubin_alerts()
 
 
@@ -60,7 +60,7 @@ def alert_with(alerts, has_sssource: bool, finite: bool) -> DecodedAlert:
 
 
 @pytest.mark.parametrize("require_sssource", [True, False])
-def test_devkit_passes_real_alerts_by_sssource_and_finite_extendedness(
+def test_devkit_passes_alert_packets_by_sssource_and_finite_extendedness(
     alerts, monkeypatch, require_sssource: bool
 ) -> None:
     monkeypatch.setattr(extfilter, "REQUIRE_SSSOURCE", require_sssource)
@@ -268,8 +268,8 @@ def test_filter_file_imports_alone_in_a_fresh_interpreter(tmp_path: Path) -> Non
 # --- filter-test -----------------------------------------------------------------------------
 
 
-def test_filter_test_cli_counts_add_up(real_alerts: Path) -> None:
-    folders = [str(real_alerts / name) for name in WIRE_DIRS]
+def test_filter_test_cli_counts_add_up(alert_packets: Path) -> None:
+    folders = [str(alert_packets / name) for name in WIRE_DIRS]
     expected = sum(1 for _ in run_filter(folders))
     done = CliRunner().invoke(main, ["filter-test", *folders])
     assert done.exit_code == 0, done.output
@@ -281,8 +281,8 @@ def test_filter_test_cli_counts_add_up(real_alerts: Path) -> None:
     assert "DevKit time per locus: median" in summary
 
 
-def test_filter_test_cli_json_lines(real_alerts: Path) -> None:
-    folders = [str(real_alerts / name) for name in WIRE_DIRS]
+def test_filter_test_cli_json_lines(alert_packets: Path) -> None:
+    folders = [str(alert_packets / name) for name in WIRE_DIRS]
     done = CliRunner().invoke(main, ["filter-test", "--json", *folders])
     assert done.exit_code == 0, done.output
     lines = [json.loads(line) for line in done.stdout.splitlines()]
@@ -293,8 +293,8 @@ def test_filter_test_cli_json_lines(real_alerts: Path) -> None:
     assert any(line["passed"] for line in lines)
 
 
-def test_filter_test_cli_skips_ztf_alerts(real_alerts: Path) -> None:
-    done = CliRunner().invoke(main, ["filter-test", "--json", str(real_alerts / "ztf")])
+def test_filter_test_cli_skips_ztf_alerts(alert_packets: Path) -> None:
+    done = CliRunner().invoke(main, ["filter-test", "--json", str(alert_packets / "ztf")])
     assert done.exit_code == 0, done.output
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines and all(line["outcome"] == "skipped" for line in lines)
@@ -302,7 +302,7 @@ def test_filter_test_cli_skips_ztf_alerts(real_alerts: Path) -> None:
 
 
 def test_filter_test_cli_exits_non_zero_only_when_the_filter_errors(
-    real_alerts: Path, tmp_path: Path
+    alert_packets: Path, tmp_path: Path
 ) -> None:
     crashing = tmp_path / "crashing_filter.py"
     crashing.write_text(
@@ -312,7 +312,7 @@ def test_filter_test_cli_exits_non_zero_only_when_the_filter_errors(
         "    def _run(self, locus):\n"
         "        raise RuntimeError('boom')\n"
     )
-    folder = str(real_alerts / "rubin/derived_wire_v10_0")
+    folder = str(alert_packets / "rubin/derived_wire_v10_0")
     done = CliRunner().invoke(main, ["filter-test", "--filter", str(crashing), "--json", folder])
     assert done.exit_code == 1
     lines = [json.loads(line) for line in done.stdout.splitlines()]

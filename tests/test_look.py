@@ -23,6 +23,8 @@ from click.testing import CliRunner
 from matplotlib import image as mpl_image
 
 from lsst_alert_pipeline.cli import main
+from lsst_alert_pipeline.decode.formats import decode_message
+from lsst_alert_pipeline.decode.normalize import AlertRecord, normalize
 from lsst_alert_pipeline.decode.times import day_obs
 from lsst_alert_pipeline.look import AlertNotFound, NightNotFound, render_preview, write_report
 from lsst_alert_pipeline.look.cutouts import cutout_wcs, north_east, pixel_scale_arcsec
@@ -32,22 +34,50 @@ from lsst_alert_pipeline.look.report import hourly_counts, summarize_night
 from lsst_alert_pipeline.sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
 from lsst_alert_pipeline.sinks.cutouts import cutout_name, observation_stamp
 
+from .conftest import packets_root
+
 CUTOUT_PANELS = ["science", "template", "difference"]
-SOLAR_SYSTEM_REAL = 170094456480989258  # real v10 alert: ssSource set, diaObjectId 0
-NO_CUTOUTS_REAL = 25409118864932952  # real v7.1 alert from AMPEL's copy: all cutouts null
+
+
+def packet_records(folder: Path) -> list[AlertRecord]:
+    return [normalize(alert) for path in sorted(folder.iterdir())
+            for alert in decode_message(path.read_bytes())]
+
+
+def solar_system_id() -> int:
+    """A v10 alert with ssSource set, diaObjectId 0 and its cutouts (real: 170094456480989258)."""
+    for record in packet_records(packets_root() / "rubin/derived_wire_v10_0"):
+        if record.hasSSSource and record.diaObjectId == 0 and all(record.cutouts.values()):
+            assert isinstance(record.diaSourceId, int)
+            return record.diaSourceId
+    raise AssertionError("no solar-system v10 alert among the packets")
+
+
+def no_cutouts_id() -> int:
+    """An alert of AMPEL's v7.1 copy: all cutouts null (real: 25409118864932952)."""
+    record = packet_records(packets_root() / "rubin/ampel_v7_1_nocutouts")[0]
+    assert not any(record.cutouts.values()) and isinstance(record.diaSourceId, int)
+    return record.diaSourceId
+
+
+def night_of(folder: str) -> str:
+    """The dayObs of the first wire packet in a folder (real v9: 20250905, v10: 20260305)."""
+    night = day_obs(packet_records(packets_root() / folder)[0].mjd)
+    assert night is not None
+    return night
 
 
 # --- fixtures -------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def real_output(real_alerts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def real_output(alert_packets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lsst_alert_pipeline import config
     from lsst_alert_pipeline.pipeline import consume as consumer
 
     out = tmp_path_factory.mktemp("real-output")
     settings = config.load(environ={}, flags={
-        "from_paths": [str(real_alerts / "rubin")], "output_dir": str(out),
+        "from_paths": [str(alert_packets / "rubin")], "output_dir": str(out),
         "extra_columns": ["ssObjectId", "hasSSSource"]})
     consumer.consume(settings)
     assert night_files(out), "the consumer wrote no CSV"
@@ -178,7 +208,7 @@ def test_ss_source_is_derived_from_dia_object_id_when_the_columns_are_absent(mad
 
 
 def test_ss_source_comes_from_the_has_ss_source_column(real_output):
-    alert = find_alert(real_output, SOLAR_SYSTEM_REAL)
+    alert = find_alert(real_output, solar_system_id())
     assert alert.ss_source == "yes" and alert.ss_object_id
     assert alert.dia_object_id == 0
 
@@ -217,18 +247,18 @@ def test_missing_cutouts_are_empty_panels_saying_no_cutout(made_output, tmp_path
 
 
 def test_preview_of_a_real_solar_system_alert(real_output, tmp_path):
-    alert = find_alert(real_output, SOLAR_SYSTEM_REAL)
+    alert = find_alert(real_output, solar_system_id())
     cutouts = alert_cutouts(real_output, alert)
     assert all(cutouts[kind] is not None for kind in CUTOUT_PANELS)
     figure = preview_figure(alert, cutouts, history_of(real_output, alert))
     assert [axes.get_label() for axes in figure.axes] == CUTOUT_PANELS
     assert "SSSource yes" in figure.texts[0].get_text()
-    png = render_preview(real_output, SOLAR_SYSTEM_REAL, tmp_path / "ss.png")
+    png = render_preview(real_output, solar_system_id(), tmp_path / "ss.png")
     assert not blank(png)
 
 
 def test_real_alert_without_cutouts_renders(real_output, tmp_path):
-    assert not blank(render_preview(real_output, NO_CUTOUTS_REAL, tmp_path / "none.png"))
+    assert not blank(render_preview(real_output, no_cutouts_id(), tmp_path / "none.png"))
 
 
 def test_unknown_id_is_an_error(made_output):
@@ -266,9 +296,12 @@ def test_report_default_is_the_newest_night_in_the_default_folder(made_output):
 
 
 def test_report_bounds_previews_and_says_so(real_output, tmp_path):
-    index = write_report(real_output, "20250905", tmp_path, max_alerts=3)
+    night = night_of("rubin/derived_wire_v9_0")
+    count = sum(1 for _ in read_night(night_files(real_output)[night]))
+    assert count > 3
+    index = write_report(real_output, night, tmp_path, max_alerts=3)
     assert len(list((tmp_path / "previews").glob("*.png"))) == 3
-    assert "The night has 20 alerts; the table shows the first 3" in index.read_text()
+    assert f"The night has {count} alerts; the table shows the first 3" in index.read_text()
     assert_links_resolve(index)
     assert all(not blank(png) for png in (tmp_path / "thumbnails").glob("*.png"))
 
@@ -297,7 +330,8 @@ def test_cli_show_unknown_id_fails_clearly(made_output):
 
 
 def test_cli_report_prints_index_path(real_output, tmp_path):
-    result = CliRunner().invoke(main, ["report", "--date", "20260305", "--output-dir",
+    night = night_of("rubin/derived_wire_v10_0")
+    result = CliRunner().invoke(main, ["report", "--date", night, "--output-dir",
                                        str(real_output), "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     index = Path(result.output.strip().splitlines()[-1])

@@ -31,26 +31,26 @@ def consume_topic(broker, topic: str, output: Path, **extra):
     return consumer.consume(config.load(environ={}, flags=flags))
 
 
-def passing_ids(real_alerts: Path) -> set[int]:
-    results = run_filter([real_alerts / folder for folder in FOLDERS])
+def passing_ids(alert_packets: Path) -> set[int]:
+    results = run_filter([alert_packets / folder for folder in FOLDERS])
     return {r.diaSourceId for r in results if r.passed and r.diaSourceId is not None}
 
 
-def relay(broker, real_alerts: Path, topic: str, relay_format: str) -> str:
+def relay(broker, alert_packets: Path, topic: str, relay_format: str) -> str:
     args = ["relay", "--to", f"kafka://{broker.bootstrap}/{topic}", "--format", relay_format]
     output = ""
     for folder in FOLDERS:
-        result = CliRunner().invoke(main, [*args, "--from", str(real_alerts / folder)])
+        result = CliRunner().invoke(main, [*args, "--from", str(alert_packets / folder)])
         assert result.exit_code == 0, result.output
         output += result.output
     return output
 
 
-def test_relay_publishes_exactly_the_passing_alerts_as_wire_bytes(real_alerts, broker, topic,
+def test_relay_publishes_exactly_the_passing_alerts_as_wire_bytes(alert_packets, broker, topic,
                                                                   tmp_path: Path) -> None:
-    expected = passing_ids(real_alerts)
+    expected = passing_ids(alert_packets)
     assert expected, "the default filter (REQUIRE_SSSOURCE=True) passes the real SSO alerts"
-    printed = relay(broker, real_alerts, topic, "wire")
+    printed = relay(broker, alert_packets, topic, "wire")
     assert "relayed" in printed
     summary = consume_topic(broker, topic, tmp_path)
     assert summary.exit_code == exitcodes.OK
@@ -58,28 +58,29 @@ def test_relay_publishes_exactly_the_passing_alerts_as_wire_bytes(real_alerts, b
 
 
 @pytest.fixture
-def thumbnails(real_alerts: Path, antares_api: AntaresStandin) -> Iterator[AntaresStandin]:
+def thumbnails(alert_packets: Path, antares_api: AntaresStandin) -> Iterator[AntaresStandin]:
     """The stand-in REST API serving the cutouts of every passing alert under the ANTARES alert
     id the filter records, except one passing alert the API does not know (a 404)."""
     payloads = [p.read_bytes() for folder in FOLDERS
-                for p in sorted((real_alerts / folder).glob("*.wire"))]
+                for p in sorted((alert_packets / folder).glob("*.wire"))]
     antares_api.latency = 0.0
+    antares_api.unknown = max(passing_ids(alert_packets))  # real packets: 169298433340342300
     serve(antares_api, [alert for alert in streamed_alerts(payloads)
-                        if alert.dia_source_id != 169298433340342300])
+                        if alert.dia_source_id != antares_api.unknown])
     yield antares_api
 
 
-def test_antares_locus_stream_with_cutouts_from_the_rest_api(real_alerts, broker, topic,
+def test_antares_locus_stream_with_cutouts_from_the_rest_api(alert_packets, broker, topic,
                                                              thumbnails, tmp_path: Path) -> None:
-    expected = passing_ids(real_alerts)
-    relay(broker, real_alerts, topic, "antares")
+    expected = passing_ids(alert_packets)
+    relay(broker, alert_packets, topic, "antares")
     summary = consume_topic(broker, topic, tmp_path, antares_fetch_cutouts=True,
                             antares_api_url=thumbnails.base_url, antares_retries=1)
     assert summary.exit_code == exitcodes.OK, summary.line()
     rows = {int(row["diaSourceId"]): row for row in csv_rows(tmp_path)}
     assert set(rows) == expected
     assert summary.missing_cutouts == 3
-    for path in [p for folder in FOLDERS for p in sorted((real_alerts / folder).glob("*.wire"))]:
+    for path in [p for folder in FOLDERS for p in sorted((alert_packets / folder).glob("*.wire"))]:
         record = normalize(decode_message(path.read_bytes())[0])
         if record.diaSourceId not in expected:
             continue
@@ -87,18 +88,19 @@ def test_antares_locus_stream_with_cutouts_from_the_rest_api(real_alerts, broker
         for column in ("ra", "dec", "mjd", "filterName", "psFlux", "psFluxErr",
                        "extendednessMedian", "extendednessMin", "extendednessMax"):
             assert row[column] == cell(getattr(record, column)), column
-        if record.diaSourceId == 169298433340342300:
+        if record.diaSourceId == thumbnails.unknown:
             assert row["science_cutout_path"] == ""
             continue
         for kind in ("science", "template", "difference"):
             assert (tmp_path / row[f"{kind}_cutout_path"]).read_bytes() == record.cutouts[kind]
-    assert thumbnails.requests_for("lsst_diaSource:169298433340342300") == 1  # a 404: no retry
+    # a 404: asked once, never retried
+    assert thumbnails.requests_for(f"lsst_diaSource:{thumbnails.unknown}") == 1
 
 
-def test_relay_reads_raw_alerts_from_a_kafka_topic(real_alerts, broker, topic,
+def test_relay_reads_raw_alerts_from_a_kafka_topic(alert_packets, broker, topic,
                                                    tmp_path: Path) -> None:
     raw = [p.read_bytes() for folder in FOLDERS
-           for p in sorted((real_alerts / folder).glob("*.wire"))]
+           for p in sorted((alert_packets / folder).glob("*.wire"))]
     raw_topic = f"{topic}-raw"
     broker.create_topic(raw_topic, 1)
     broker.produce(raw_topic, raw)
@@ -106,7 +108,7 @@ def test_relay_reads_raw_alerts_from_a_kafka_topic(real_alerts, broker, topic,
         "relay", "--from", f"kafka://{broker.bootstrap}/{raw_topic}",
         "--to", f"kafka://{broker.bootstrap}/{topic}", "--group-id", f"relay-{topic}"])
     assert result.exit_code == 0, result.output
-    expected = passing_ids(real_alerts)
+    expected = passing_ids(alert_packets)
     assert f"relayed {len(expected)} of {len(raw)} alerts" in result.output
     summary = consume_topic(broker, topic, tmp_path)
     assert {int(row["diaSourceId"]) for row in csv_rows(tmp_path)} == expected

@@ -20,6 +20,7 @@ from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.sources.kafka import KafkaSource
 
 from .alerts import csv_rows, many_real_alerts, real_wire_payloads, renumbered
+from .conftest import real_files
 
 
 def settings_for(broker, topic: str, output: Path, group: str, **extra):
@@ -35,7 +36,7 @@ def checksums(output: Path) -> dict[str, str]:
 
 
 @pytest.mark.kafka
-def test_uneven_partitions_end_at_lag_zero_and_every_alert_once(real_alerts, broker,
+def test_uneven_partitions_end_at_lag_zero_and_every_alert_once(alert_packets, broker,
                                                                 tmp_path: Path) -> None:
     topic = "uneven-four"
     broker.create_topic(topic, 4)
@@ -72,7 +73,7 @@ def test_uneven_partitions_end_at_lag_zero_and_every_alert_once(real_alerts, bro
 
 @pytest.mark.kafka
 def test_replay_from_earliest_changes_nothing_and_a_fresh_replay_is_identical(
-        real_alerts, broker, topic, tmp_path: Path) -> None:
+        alert_packets, broker, topic, tmp_path: Path) -> None:
     broker.produce(topic, real_wire_payloads())
     first_dir, fresh_dir = tmp_path / "first", tmp_path / "fresh"
     assert consumer.consume(settings_for(broker, topic, first_dir, "replay")).exit_code == 0
@@ -92,20 +93,31 @@ def test_replay_from_earliest_changes_nothing_and_a_fresh_replay_is_identical(
 
 
 @pytest.mark.kafka
-def test_reset_to_a_time_seeks_where_offsets_for_times_answers(real_alerts, broker, topic,
-                                                               tmp_path: Path) -> None:
-    # Tansu answers offset 0 for every time, so the seek lands at the start; the choice of
-    # offset for a given answer is tested without a broker in test_offsets.py.
+def test_reset_to_a_time_seeks_where_offsets_for_times_answers(alert_packets, broker, topic,
+                                                               tmp_path: Path,
+                                                               monkeypatch) -> None:
+    # Tansu answers offset 0 for every time (it keeps no time index), which a reset to
+    # "earliest" would match too. So the broker's answer is set at the source boundary, as a
+    # real broker gives it for a time between the 2nd and 3rd message: offset 2. The run must
+    # then replay from offset 2 on, not from the start; asked once, with that time.
     broker.produce(topic, real_wire_payloads()[:5])
     assert consumer.consume(settings_for(broker, topic, tmp_path, "timed")).alerts_written == 5
+    asked: list[int] = []
+
+    def broker_answer(self, tp, epoch_ms: int) -> int:
+        asked.append(epoch_ms)
+        return 2
+
+    monkeypatch.setattr(KafkaSource, "offset_for_time", broker_answer)
     replay = consumer.consume(settings_for(broker, topic, tmp_path, "timed",
                                            reset_offsets="2020-01-01T00:00:00Z"))
-    assert replay.messages == 5 and replay.alerts_written == 0 and replay.already_written == 5
+    assert asked == [1577836800000]
+    assert replay.messages == 3 and replay.alerts_written == 0 and replay.already_written == 3
 
 
 @pytest.mark.kafka
 def test_offsets_deleted_by_retention_are_reported_with_their_count(
-        real_alerts, broker, topic, tmp_path: Path, monkeypatch) -> None:
+        alert_packets, broker, topic, tmp_path: Path, monkeypatch) -> None:
     payloads = many_real_alerts(30, first_id=6_000_000_000)
     broker.produce(topic, payloads[:10])
     assert consumer.consume(settings_for(broker, topic, tmp_path, "retention")).exit_code == 0
@@ -126,8 +138,8 @@ def test_offsets_deleted_by_retention_are_reported_with_their_count(
     assert len(csv_rows(tmp_path)) == 18
 
 
-def test_a_night_across_utc_midnight_lands_in_one_csv(real_alerts, tmp_path: Path) -> None:
-    base = (real_alerts / "rubin/derived_wire_v9_0/169298432598474793.v9_0.wire").read_bytes()
+def test_a_night_across_utc_midnight_lands_in_one_csv(alert_packets, tmp_path: Path) -> None:
+    base = real_files("rubin/derived_wire_v9_0/*.wire")[0].read_bytes()
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     # 2026-02-10 23:30 UTC and 2026-02-11 08:30 UTC: one Chilean night, dayObs 20260210.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import math
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from lsst_alert_pipeline.ops.status import current_day_obs
 from lsst_alert_pipeline.pipeline import consume as consumer
 
 from .alerts import csv_rows, real_wire_payloads, renumbered
+from .conftest import real_files
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "run_lsst_consumer.sh"
@@ -32,7 +34,7 @@ def cron_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.kafka
-def test_the_cron_script_runs_under_env_i_and_logs_its_header(real_alerts, broker, topic,
+def test_the_cron_script_runs_under_env_i_and_logs_its_header(alert_packets, broker, topic,
                                                               tmp_path: Path) -> None:
     broker.produce(topic, real_wire_payloads())
     out = tmp_path / "lsst_alerts"
@@ -74,13 +76,13 @@ def test_a_second_run_while_one_holds_the_lock_exits_at_once_and_writes_nothing(
     assert not (out / "data").exists()
 
 
-def test_two_consumers_on_one_output_directory_one_refuses(real_alerts, tmp_path: Path) -> None:
+def test_two_consumers_on_one_output_directory_one_refuses(alert_packets, tmp_path: Path) -> None:
     from lsst_alert_pipeline.pipeline.outputdir import OutputDir
 
     out = tmp_path / "out"
     with OutputDir(out):
         summary = consumer.consume(config.load(environ={}, flags={
-            "from_paths": [str(real_alerts / "rubin/boom_wire")], "output_dir": str(out)}))
+            "from_paths": [str(alert_packets / "rubin/boom_wire")], "output_dir": str(out)}))
     assert summary.exit_code == exitcodes.ALREADY_RUNNING
     assert not list((out / "data").glob("*.csv"))
 
@@ -126,11 +128,14 @@ def test_retention_removes_old_files_only_inside_the_output_directory(tmp_path: 
     assert link.is_symlink()
 
 
-def test_status_json_matches_a_known_output_directory(real_alerts, tmp_path: Path) -> None:
+def test_status_json_matches_a_known_output_directory(alert_packets, tmp_path: Path) -> None:
     incoming = tmp_path / "incoming"
     incoming.mkdir()
-    base = (real_alerts / "rubin/derived_wire_v9_0/169298432598474793.v9_0.wire").read_bytes()
+    base = real_files("rubin/derived_wire_v9_0/*.wire")[0].read_bytes()
     now_mjd = time.time() / 86400 + 40587.0
+    # the middle of the current dayObs (it starts at 12:00 UTC): offsets of minutes from it
+    # never cross into another night, whatever the time of day the test runs
+    now_mjd = math.floor(now_mjd - 0.5) + 1.0
     for index in range(3):
         (incoming / f"tonight{index}.wire").write_bytes(
             renumbered(base, 4_000_000_000 + index, now_mjd - 0.01 * index))

@@ -25,6 +25,8 @@ PRESETS = ("antares",)
 DEFAULT_CONFIG_FILE = "lsst_alerts.toml"
 # Read by run_lsst_consumer.sh (and CONFIG by load()), not settings of their own.
 WRAPPER_VARIABLES = {"CONFIG", "HOME", "VENV"}
+# What a compressed message may inflate to by default; Rubin's largest alerts are a few MB.
+DEFAULT_MAX_INFLATED_BYTES = 64 * 1024 * 1024
 PLACEHOLDER_BROKER = "your-kafka-broker"
 # The group id lsst_alert_consumer.py and the consumer defaults ship with.
 SHARED_GROUP_ID = "lsst-alert-consumer"
@@ -60,6 +62,8 @@ class Settings:
     antares_retries: int = 3
     antares_alert_id_format: str = "{diaSourceId}"
     antares_concurrency: int = 24  # cutout requests in flight at once
+    # What one compressed message (an Avro container file) may inflate to; more is refused.
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
 
     @property
     def schema_registry_url(self) -> str | None:

@@ -12,7 +12,11 @@ def summary_line() -> str:
             f"alerts verified: {FIGURES['verified']:,}, "
             f"hostile messages: {FIGURES['hostile']:,} tried, "
             f"{FIGURES['deadlettered']:,} dead-lettered, "
+            f"absurd values: {FIGURES['values']:,} tried, "
+            f"{FIGURES['values_deadlettered']:,} dead-lettered, the rest written with blanks, "
+            f"bombs refused: {FIGURES['bombs']}, "
             f"outages survived: {FIGURES['outages']}, "
+            f"relay outages survived: {FIGURES['relay_outages']}, "
             f"output failures survived: {FIGURES['output_failures']}, "
             f"overlapping runs refused: {FIGURES['overlaps']}, "
             f"{FIGURES['lost']} lost, {FIGURES['duplicated']} duplicated")

@@ -163,7 +163,7 @@ def relay(from_: str, to: str, relay_format: str, filter_path: str | None,
       lsst-alerts consume --bootstrap-servers 127.0.0.1:9092 --topic lsst-extendedness-filtered
     """
     from ..filter.devkit_run import load_filter
-    from ..filter.relay import relay_between
+    from ..filter.relay import RelayDeliveryError, relay_between
     from ..sources.kafka import BrokerUnreachable
 
     setup_logging("INFO")
@@ -173,7 +173,7 @@ def relay(from_: str, to: str, relay_format: str, filter_path: str | None,
     except (ConfigurationError, FileNotFoundError) as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(exitcodes.CONFIG_ERROR)
-    except BrokerUnreachable as exc:
+    except (BrokerUnreachable, RelayDeliveryError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(exitcodes.BROKER_UNREACHABLE)
     click.echo(summary.line())

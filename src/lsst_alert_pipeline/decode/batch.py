@@ -28,6 +28,7 @@ from ..errors import InvalidMessage
 from ..sources.files import alert_files
 from .columnar import NEEDED_AFTER_TRIGGER, container_header, read_after_trigger
 from .formats import DecodedAlert, decode_message, detect_format, wire_schema_id
+from .inflation import DEFAULT_MAX_INFLATED_BYTES
 from .normalize import AlertRecord, normalize, normalize_rubin
 from .schemas import SchemaSource, bundled_schema, bundled_versions, inline_named_types
 
@@ -104,7 +105,8 @@ def history_length(payload: bytes, position: int, array_branch: int) -> int:
     return abs(count)
 
 
-def decode_and_normalize(payloads: list[bytes], schemas: SchemaSource) -> list[Outcome]:
+def decode_and_normalize(payloads: list[bytes], schemas: SchemaSource,
+                         max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES) -> list[Outcome]:
     """Per payload, its normalized alerts or the InvalidMessage saying why it has none."""
     outcomes: list[Outcome | None] = [None] * len(payloads)
     heavy: dict[str, list[tuple[int, dict[str, Any]]]] = {}
@@ -112,7 +114,8 @@ def decode_and_normalize(payloads: list[bytes], schemas: SchemaSource) -> list[O
         try:
             split = _wire_split(payload, schemas)
             if split is None:
-                outcomes[index] = [normalize(a) for a in decode_message(payload, schemas)]
+                outcomes[index] = [normalize(a) for a in
+                                   decode_message(payload, schemas, max_inflated_bytes)]
                 continue
             version, schema = split
             body = io.BytesIO(payload)
@@ -135,7 +138,7 @@ def decode_and_normalize(payloads: list[bytes], schemas: SchemaSource) -> list[O
             outcomes[index] = exc
         except Exception:
             # Let the one-message path name the problem exactly (and keep the bytes).
-            outcomes[index] = _one_by_one(payload, schemas)
+            outcomes[index] = _one_by_one(payload, schemas, max_inflated_bytes)
     for version, items in heavy.items():
         # Columnar reads in small groups: polars materializes every field of every history row,
         # ~5 MB per alert, so a whole batch at once would cost hundreds of MB.
@@ -157,11 +160,23 @@ def _wire_split(payload: bytes, schemas: SchemaSource) -> tuple[str, SplitSchema
     return None if split is None else (version, split)
 
 
-def _one_by_one(payload: bytes, schemas: SchemaSource) -> Outcome:
+def _one_by_one(payload: bytes, schemas: SchemaSource,
+                max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES) -> Outcome:
     try:
-        return [normalize(alert) for alert in decode_message(payload, schemas)]
+        return [normalize(alert) for alert in
+                decode_message(payload, schemas, max_inflated_bytes)]
     except InvalidMessage as exc:
         return exc
+    except Exception as exc:  # one message's unforeseen value must not stop the run
+        return unusable(payload, exc)
+
+
+def unusable(payload: bytes, exc: Exception) -> InvalidMessage:
+    """The dead letter of a message that decoded but could not be normalized."""
+    failure = InvalidMessage(
+        f"alert could not be normalized: {type(exc).__name__}: {exc}", payload)
+    failure.__cause__ = exc
+    return failure
 
 
 @functools.cache
@@ -212,8 +227,13 @@ def _columnar(version: str, items: list[tuple[int, dict[str, Any]]], payloads: l
         return
     for (index, head), tail in zip(items, tails, strict=True):
         ids, values = tail.pop("history") or ((), ())
-        outcomes[index] = [normalize_rubin({**head, **tail}, version,
-                                           zip(ids, values, strict=True))]
+        try:
+            outcomes[index] = [normalize_rubin({**head, **tail}, version,
+                                               zip(ids, values, strict=True))]
+        except InvalidMessage as exc:
+            outcomes[index] = exc
+        except Exception as exc:  # one message's unforeseen value must not stop the run
+            outcomes[index] = unusable(payloads[index], exc)
 
 
 def decode_packets(payloads: list[bytes], schemas: SchemaSource | None = None) -> list[Packets]:

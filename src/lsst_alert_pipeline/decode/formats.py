@@ -18,6 +18,7 @@ from typing import Any, Literal
 import fastavro
 
 from ..errors import InvalidMessage
+from .inflation import DEFAULT_MAX_INFLATED_BYTES, check_container
 from .schemas import SchemaSource
 
 Kind = Literal["rubin", "ztf", "antares"]
@@ -67,13 +68,14 @@ def detect_format(payload: bytes) -> SourceFormat:
     )
 
 
-def decode_message(payload: bytes, schemas: SchemaSource | None = None) -> list[DecodedAlert]:
+def decode_message(payload: bytes, schemas: SchemaSource | None = None,
+                   max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES) -> list[DecodedAlert]:
     """All alerts in one Kafka message or file; InvalidMessage if any part of it is bad."""
     fmt = detect_format(payload)
     if fmt == "wire":
         return [decode_wire(payload, schemas or _default_schemas)]
     if fmt == "ocf":
-        return list(iter_container(payload))
+        return list(iter_container(payload, max_inflated_bytes))
     return [decode_locus(payload)]
 
 
@@ -109,8 +111,11 @@ def decode_wire(payload: bytes, schemas: SchemaSource) -> DecodedAlert:
     return DecodedAlert("rubin", record, "wire", version, schema_id)
 
 
-def iter_container(payload: bytes) -> Iterator[DecodedAlert]:
-    """Alerts of an Avro container file, whatever its record name, nullability or extra fields."""
+def iter_container(payload: bytes, max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
+                   ) -> Iterator[DecodedAlert]:
+    """Alerts of an Avro container file, whatever its record name, nullability or extra fields
+    (refused before inflating when its compressed blocks would inflate past the limit)."""
+    check_container(payload, max_inflated_bytes)
     try:
         reader = fastavro.reader(io.BytesIO(payload))
     except Exception as exc:

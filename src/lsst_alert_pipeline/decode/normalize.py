@@ -333,6 +333,11 @@ def _exact_int(value: Any) -> Any:
     return value
 
 
+def _count(value: Any) -> Any:
+    """A count property as an int; a wrong-typed one as it is (values.py blanks it, saying so)."""
+    return int(value) if isinstance(value, int | float) else (value or 0)
+
+
 def normalize_locus(locus: dict[str, Any]) -> AlertRecord:
     """A locus message, from the extfilter_* properties only; cutouts come from the REST API."""
     properties = locus.get("properties") or {}
@@ -364,7 +369,7 @@ def normalize_locus(locus: dict[str, Any]) -> AlertRecord:
         extendednessMax=value["extendednessMax"],
         ssObjectId=ss_object_id,
         hasSSSource=bool(has_ss_source),
-        extendednessCount=int(value["extendednessCount"] or 0),
+        extendednessCount=_count(value["extendednessCount"]),
         snr=value["snr"],
         reliability=value["reliability"],
         survey="lsst",

@@ -4,8 +4,11 @@
 published as their original wire bytes, or as what ANTARES itself publishes (docs/antares.md,
 Stream messages): the locus, zlib-compressed BSON `{id, ra, dec, properties, tags, catalogs}`
 with the locus centroid as ra/dec and, as properties, ANTARES's own locus properties plus what
-the filter set; no alert properties, no history, no cutouts. Offsets of a Kafka source are
-committed after the producer has delivered.
+the filter set; no alert properties, no history, no cutouts. An input offset is committed only
+once the broker acknowledged every output of that message and of those before it in its
+partition (delivery reports): an output that failed (broker gone, message too large, topic
+refused) stops the relay with its input uncommitted, so a rerun relays it again (at least once;
+the consumer writes each alert once).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import logging
 import struct
 import threading
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import fastavro
 from antares_devkit.models import BaseFilter
+from confluent_kafka import KafkaException
 
 from ..decode.batch import decode_packets
 from ..decode.formats import DecodedAlert
@@ -32,6 +37,51 @@ from .devkit_run import run_on_alert
 
 log = logging.getLogger(__name__)
 RelayFormat = Literal["wire", "antares"]
+
+
+class RelayDeliveryError(RuntimeError):
+    """The broker did not acknowledge an output: the relay stopped before committing its input."""
+
+
+@dataclass
+class Deliveries:
+    """Which input messages of a batch still wait for, or failed, a delivery report."""
+
+    outstanding: dict[int, int] = field(default_factory=dict)  # batch index -> outputs waited
+    failed: dict[int, str] = field(default_factory=dict)  # batch index -> the broker's error
+    relayed: int = 0  # messages of the batch filtered and produced (the rest wait for a rerun)
+
+    def expect(self, index: int) -> Callable[[Any, Any], None]:
+        """The delivery callback of one output of input message `index`."""
+        self.outstanding[index] = self.outstanding.get(index, 0) + 1
+
+        def delivered(err: Any, _message: Any) -> None:
+            self.outstanding[index] -= 1
+            if err is not None:
+                self.failed.setdefault(index, str(err))
+        return delivered
+
+
+def acknowledged(batch: list[Message], deliveries: Deliveries
+                 ) -> tuple[list[Message], tuple[Message, str] | None]:
+    """(the messages that may be committed, the first that may not and why): per partition,
+    those before the first message with an output failed or not yet acknowledged."""
+    blocked: set[tuple[str | None, int | None]] = set()
+    ready: list[Message] = []
+    first: tuple[Message, str] | None = None
+    for index, message in enumerate(batch):
+        partition = (message.topic, message.partition)
+        if partition in blocked:
+            continue
+        why = deliveries.failed.get(index) or (
+            "not acknowledged in time" if deliveries.outstanding.get(index) else
+            "not relayed" if index >= deliveries.relayed else None)
+        if why is None:
+            ready.append(message)
+            continue
+        blocked.add(partition)
+        first = first or (message, why)
+    return ready, first
 
 
 @dataclass
@@ -96,7 +146,8 @@ def open_source(from_: str, group_id: str) -> Source:
 
 def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilter],
           relay_format: RelayFormat = "wire", batch_size: int = 200,
-          stop: threading.Event | None = None, idle_timeout: float = 30.0) -> RelaySummary:
+          stop: threading.Event | None = None, idle_timeout: float = 30.0,
+          flush_timeout: float = 60.0) -> RelaySummary:
     """Run the filter over every alert the source gives; publish the passing ones."""
     import time
 
@@ -111,9 +162,13 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
                 break
             continue
         last_message = time.monotonic()
-        for message, alerts in zip(batch, decode_packets([m.payload for m in batch]),
-                                   strict=True):
+        deliveries = Deliveries()
+        for index, (message, alerts) in enumerate(
+                zip(batch, decode_packets([m.payload for m in batch]), strict=True)):
+            if deliveries.failed:
+                break  # refused before sending: publish nothing after it, commit up to it
             summary.messages += 1
+            deliveries.relayed = index + 1
             if isinstance(alerts, InvalidMessage):
                 summary.undecodable += 1
                 log.warning("relay: %s cannot be decoded: %s", message.origin, alerts.reason)
@@ -126,10 +181,22 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
                     continue
                 payload = (wire_bytes(message, alert, len(alerts)) if relay_format == "wire"
                            else locus_message(alert, result.new_tags, result.new_properties))
-                produce_waiting(producer, topic, payload, key=str(result.diaSourceId).encode())
-        if producer.flush(60):
-            raise RuntimeError("the relay's producer could not deliver within 60 s")
-        source.commit(batch)
+                try:
+                    produce_waiting(producer, topic, payload,
+                                    key=str(result.diaSourceId).encode(),
+                                    on_delivery=deliveries.expect(index))
+                except KafkaException as exc:  # refused at once, e.g. over message.max.bytes
+                    deliveries.failed.setdefault(index, str(exc))
+                    break
+        producer.flush(flush_timeout)
+        ready, refused = acknowledged(batch, deliveries)
+        source.commit(ready)
+        if refused is not None:
+            message, why = refused
+            raise RelayDeliveryError(
+                f"relay stopped: the broker did not take the output of {message.origin} for "
+                f"topic {topic} ({why}); that input and the later ones of its partition are not "
+                "committed, so the next relay run publishes them again")
     return summary
 
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..decode.times import utc_of_mjd
-from ..sinks.csv import csv_name
+from ..sinks.csv import csv_name, night_parts, part_of
 
 CUTOUT_KINDS = ("science", "template", "difference")
-NIGHT_FILE = re.compile(r"^lsst_alerts_(\d{8})\.csv$")
 
 
 class AlertNotFound(LookupError):  # noqa: N818
@@ -116,22 +114,24 @@ def alert_from_row(row: dict[str, str], night: str) -> Alert:
 
 def night_files(output_dir: Path) -> dict[str, Path]:
     """Every night's CSV, oldest first, keyed by dayObs (YYYYMMDD)."""
-    found = {}
+    found: dict[str, Path] = {}
     for path in sorted((output_dir / "data").glob("lsst_alerts_*.csv")):
-        match = NIGHT_FILE.match(path.name)
-        if match:
-            found[match.group(1)] = path
-    return found
+        part = part_of(path.name)
+        if part is not None and (part[0] not in found or part[1] == 1):
+            found[part[0]] = path
+    return dict(sorted(found.items()))
 
 
 def read_night(path: Path) -> Iterator[Alert]:
-    """Stream one CSV's alerts; a night can hold millions of rows, so never a list here."""
-    match = NIGHT_FILE.match(path.name)
-    night = match.group(1) if match else ""
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row.get("diaSourceId"):
-                yield alert_from_row(row, night)
+    """Stream a night's alerts from its first CSV and the parts after it (a night goes on in
+    `.2.csv` when its columns changed); millions of rows, so never a list here."""
+    part = part_of(path.name)
+    night = part[0] if part else ""
+    for part_path in night_parts(path.parent, night) if part else [path]:
+        with open(part_path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("diaSourceId"):
+                    yield alert_from_row(row, night)
 
 
 def night_csv(output_dir: Path, date: str | None) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..decode.times import day_obs, mjd_of_utc
+from ..sinks.csv import night_parts
 
 MISSING_LISTED = 20  # missing cutouts `status` prints; --json lists every one
 
@@ -81,8 +82,7 @@ def collect(output_dir: Path, now: dt.datetime | None = None,
     week = [(today_date - dt.timedelta(days=back)).strftime("%Y%m%d") for back in range(7)]
     per_day = {}
     for name in week:
-        csv = output_dir / "data" / f"lsst_alerts_{name}.csv"
-        per_day[name] = count_rows(csv) if csv.exists() else 0
+        per_day[name] = sum(count_rows(csv) for csv in night_parts(output_dir / "data", name))
     cutout_files, cutout_bytes = folder_bytes(output_dir / "cutouts")
     status: dict[str, Any] = {
         "output_dir": str(output_dir),

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import exitcodes
 from ..decode.batch import decode_and_normalize
+from ..decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
+from ..decode.values import blank_unusable
 from ..errors import InvalidMessage
-from ..sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
+from ..sinks.csv import SPEC_COLUMNS, DailyCsv
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
@@ -76,6 +78,7 @@ class RunSummary:
     already_written: int = 0
     deadlettered: int = 0
     missing_cutouts: int = 0
+    values_blanked: int = 0
     lost_to_retention: int = 0
     outcome: str = "running"
     exit_code: int = exitcodes.OK
@@ -87,11 +90,13 @@ class RunSummary:
         return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
                 f"{self.alerts_written:,} alerts, {self.already_written:,} already on disk, "
                 f"{self.deadlettered:,} dead-lettered, {self.missing_cutouts:,} missing cutouts, "
+                f"{self.values_blanked:,} unusable values blanked, "
                 f"{self.lost_to_retention:,} lost to retention, in {self.elapsed:.1f} s")
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "messages", "alerts_written", "already_written", "deadlettered", "missing_cutouts",
+            "values_blanked",
             "lost_to_retention", "outcome", "exit_code", "elapsed", "partitions")}
 
 
@@ -103,12 +108,14 @@ class BatchOutcome:
     already_written: int = 0
     missing_cutouts: int = 0
     missing: list[MissingCutout] = field(default_factory=list)
+    blanked: int = 0
 
 
 class Pipeline:
     def __init__(self, output: OutputDir, schemas: SchemaSource | None = None,
                  extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
-                 fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}"):
+                 fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}",
+                 max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES):
         self.output = output
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
@@ -117,10 +124,12 @@ class Pipeline:
         self.fetch_budget = fetch_budget  # seconds a batch may spend retrying the cutout API
         self.alert_ids = AntaresAlertIds(alert_id_format)
         self.registered_csv: set[str] = set()
+        self.max_inflated_bytes = max_inflated_bytes
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
-        return decode_and_normalize([message.payload for message in messages], self.schemas)
+        return decode_and_normalize([message.payload for message in messages], self.schemas,
+                                    self.max_inflated_bytes)
 
     def deliver(self, source: Source, messages: list[Message],
                 decoded: list[Decoded] | None = None) -> BatchOutcome:
@@ -165,14 +174,28 @@ class Pipeline:
                 continue
             origin = message.origin if index == 0 else f"{message.origin}#{index}"
             try:
+                blanked = blank_unusable(record)
                 row = self._write_alert(record, processed_at, outcome, fetched.get(key))
             except InvalidMessage as exc:
                 self._dead(outcome, message, origin, exc)
                 continue
+            except OSError:
+                raise  # the output failed (full disk, permissions): a failure of the system
+            except Exception as exc:  # one alert's unforeseen value must not stop the run
+                failure = InvalidMessage(f"alert {key} could not be written: "
+                                         f"{type(exc).__name__}: {exc}")
+                failure.__cause__ = exc
+                self._dead(outcome, message, origin, failure)
+                continue
+            if blanked:
+                outcome.blanked += len(blanked)
+                log.warning("%s: wrote alert %s with blank values: %s", origin, key,
+                            "; ".join(blanked))
             known.add(key)
             day = record.day_obs or dt.datetime.now(dt.UTC).strftime("%Y%m%d")
-            rows.setdefault(csv_name(day), []).append(row)
-            outcome.written.append((key, self.output.csv_key(csv_name(day))))
+            name = self.csv.file_for(day)  # never under another header (extra_columns changed)
+            rows.setdefault(name, []).append(row)
+            outcome.written.append((key, self.output.csv_key(name)))
         for name in rows.keys() - self.registered_csv:
             path = self.output.data / name
             self.output.ledger.register_csv(self.output.csv_key(name),
@@ -210,9 +233,16 @@ class Pipeline:
         if fetched is not None:
             # A cutout the API did not give (or gave broken) is missing, never a dead letter.
             cutouts, missing = usable_cutouts(fetched)
+        cutouts = dict(cutouts)
         for kind, blob in cutouts.items():
-            if blob is not None:
-                check_fits(kind, blob)
+            try:
+                if blob:
+                    check_fits(kind, blob)
+            except InvalidMessage as exc:  # the row is still worth having: cutout missing
+                log.warning("alert %s: %s; its %s cutout is left out", record.diaSourceId,
+                            exc.reason, kind)
+                blob = None
+            cutouts[kind] = blob or None
         stamp = observation_stamp(record.mjd)
         paths = []
         for kind, blob in cutouts.items():
@@ -327,6 +357,7 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
             summary.already_written += outcome.already_written
             summary.deadlettered += len(outcome.deadletters)
             summary.missing_cutouts += outcome.missing_cutouts
+            summary.values_blanked += outcome.blanked
             last_message = time.monotonic()
             progress.update(summary.alerts_written, summary.already_written,
                             summary.deadlettered)

@@ -130,6 +130,8 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      "writes members/NAME/ and shares the output directory's ledger."),
         click.option("--reset-offsets", help="Move the group's offsets first: earliest, latest "
                      "or an ISO-8601 time (first offset at or after it)."),
+        click.option("--archive/--no-archive", "archive", default=None,
+                     help="Keep every alert whole in OUTPUT_DIR/archive/ as Parquet (on)."),
         click.option("--fetch-cutouts/--no-fetch-cutouts", "antares_fetch_cutouts",
                      default=None, help="ANTARES stream: fetch cutouts from the REST API."),
     ]
@@ -442,7 +444,8 @@ def topics(ctx: click.Context, as_json: bool, **params: Any) -> None:
 
 @main.command()
 @click.option("--days", type=int, default=30, show_default=True,
-              help="Delete CSV files, cutouts and dead letters older than this many days.")
+              help="Delete CSV files, cutouts, dead letters and archive files older than this many "
+              "days.")
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
               show_default=True)
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
@@ -639,6 +642,8 @@ def merge(output_dir: Path) -> None:
     click.echo(f"merged {len(report.members)} members, {sum(report.nights.values()):,} alerts, "
                f"{report.duplicates:,} duplicate rows dropped")
 
+
+from . import archive as _archive  # noqa: E402, F401 - registers query, lightcurve, compact
 
 if __name__ == "__main__":
     main()

@@ -131,3 +131,22 @@ def read_after_trigger(version: str, bodies: list[bytes]) -> list[dict[str, Any]
                                 history.get_column("extendedness").to_list(), strict=True):
         row["history"] = None if ids is None else (ids, values)
     return rows
+
+
+CUTOUT_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
+
+
+def read_whole(version: str, bodies: list[bytes]) -> Any:
+    """Every field but the cutouts of each body, as one polars DataFrame (a row per body).
+
+    The archive keeps the exact bytes (with the cutouts) in its `packet` column and the cutouts
+    as FITS files, so decoding them again here would only cost time."""
+    import polars as pl
+
+    header, _ = container_header(version)
+    names = [field["name"] for field in bundled_schema(version)["fields"]
+             if field["name"] not in CUTOUT_FIELDS]
+    frame = pl.read_avro(io.BytesIO(container_of(version, bodies)), columns=names)
+    if frame.height != len(bodies):
+        raise ValueError(f"polars read {frame.height} records from {len(bodies)} payloads")
+    return frame

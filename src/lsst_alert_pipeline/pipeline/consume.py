@@ -58,7 +58,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
             fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
                                         settings.antares_retries, settings.antares_alert_id_format)
         source = open_source(settings)
-        pipeline = Pipeline(output, schemas, tuple(settings.extra_columns), fetcher)
+        pipeline = Pipeline(output, schemas, tuple(settings.extra_columns), fetcher,
+                            archive=settings.archive)
         options = RunOptions(batch_size=settings.batch_size, max_messages=settings.max_messages,
                              duration=settings.duration, idle_timeout=settings.idle_timeout,
                              broker_timeout=settings.broker_timeout)

@@ -24,6 +24,8 @@ from ..decode.batch import decode_and_normalize
 from ..decode.normalize import AlertRecord
 from ..decode.schemas import SchemaSource
 from ..errors import InvalidMessage
+from ..sinks.archive import ArchiveSink
+from ..sinks.archive_rows import ArchivedAlert
 from ..sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
@@ -80,18 +82,21 @@ class BatchOutcome:
     written: list[tuple[str, str]] = field(default_factory=list)
     csv_lengths: dict[str, int] = field(default_factory=dict)
     deadletters: list[tuple[str, str]] = field(default_factory=list)
+    archive_files: list[tuple[str, int]] = field(default_factory=list)
     already_written: int = 0
     missing_cutouts: int = 0
 
 
 class Pipeline:
     def __init__(self, output: OutputDir, schemas: SchemaSource | None = None,
-                 extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None):
+                 extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
+                 archive: bool = True):
         self.output = output
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
         self.fetch_cutouts = fetch_cutouts
+        self.archive = ArchiveSink(output.archive) if archive else None
         self.registered_csv: set[str] = set()
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
@@ -109,7 +114,8 @@ class Pipeline:
             fault_point("after-sync")
         except OSError as exc:
             raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
-        self.output.ledger.record_batch(outcome.written, outcome.csv_lengths, outcome.deadletters)
+        self.output.ledger.record_batch(outcome.written, outcome.csv_lengths, outcome.deadletters,
+                                        outcome.archive_files)
         fault_point("after-ledger")
         source.commit(messages)
         fault_point("after-commit")
@@ -131,7 +137,9 @@ class Pipeline:
         ids = [str(record.diaSourceId) for _, _, record in decoded]
         known = self.output.ledger.known(ids)
         processed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        today = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
         rows: dict[str, list[list[Any]]] = {}
+        archived: list[ArchivedAlert] = []
         for message, index, record in decoded:
             key = str(record.diaSourceId)
             if key in known:
@@ -144,7 +152,8 @@ class Pipeline:
                 self._dead(outcome, message, origin, exc)
                 continue
             known.add(key)
-            day = record.day_obs or dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+            archived.append(ArchivedAlert(message, index, record))
+            day = record.day_obs or today
             rows.setdefault(csv_name(day), []).append(row)
             outcome.written.append((key, self.output.csv_key(csv_name(day))))
         for name in rows.keys() - self.registered_csv:
@@ -154,6 +163,9 @@ class Pipeline:
             self.registered_csv.add(name)
         lengths = self.csv.append(rows)
         outcome.csv_lengths = {self.output.csv_key(name): n for name, n in lengths.items()}
+        if self.archive is not None and archived:
+            outcome.archive_files = [(self.output.ledger_key(path), count) for path, count
+                                     in self.archive.write(archived, today)]
         return outcome
 
     def _write_alert(self, record: AlertRecord, processed_at: str,

@@ -1,0 +1,119 @@
+"""SQL over the archive with DuckDB, embedded: the archive is the table (view) `alerts`.
+
+The files queried are those the ledger lists: exactly the durable ones, never a file of a batch
+that crashed before its ledger commit (recovery deletes those at the next start) nor both the
+parts and the merged file of a compaction (the ledger swaps them in one transaction). An
+archive copied without its state/ folder is read by globbing its Parquet files instead.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from ..sinks.archive import ARCHIVE_FOLDER
+from ..sinks.atomic import TEMP_PREFIX
+
+T = TypeVar("T")
+LEDGER = Path("state") / "ledger.sqlite"
+# DuckDB's words for a listed file that a compaction or cleanup removed since it was listed.
+MISSING_FILE = ("No such file", "No files found")
+RETRIES = 5
+EXAMPLES = (
+    ("alerts of one night",
+     "SELECT diaSourceId, ra, dec, mjd, filterName, psFlux FROM alerts "
+     "WHERE dayObs = '2026-03-05' ORDER BY mjd"),
+    ("an object's detections",
+     "SELECT diaSourceId, mjd, filterName, psFlux, psFluxErr FROM alerts "
+     "WHERE diaObjectId = 170094456248729605 ORDER BY mjd"),
+    ("the most extended objects",
+     "SELECT diaObjectId, max(extendednessMedian) AS ext, count(*) AS alerts FROM alerts "
+     "GROUP BY diaObjectId ORDER BY ext DESC NULLS LAST LIMIT 10"),
+    ("counts per band", "SELECT filterName, count(*) FROM alerts GROUP BY filterName ORDER BY 1"),
+)
+
+
+class QueryError(Exception):
+    """The query cannot run: bad SQL, or no archive; the message is one line for the user."""
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def archive_files(output_dir: Path) -> list[Path]:
+    """The archive's durable Parquet files: the ledger's list, else every file on disk."""
+    ledger = output_dir / LEDGER
+    if ledger.is_file():
+        db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=60)
+        try:
+            names = [row[0] for row in db.execute("SELECT name FROM archive_files ORDER BY name")]
+        except sqlite3.OperationalError:  # a ledger from before the archive existed
+            names = []
+        finally:
+            db.close()
+        return [output_dir / name for name in names]
+    found = [*output_dir.glob(f"{ARCHIVE_FOLDER}/dayObs=*/*.parquet"),
+             *output_dir.glob(f"members/*/{ARCHIVE_FOLDER}/dayObs=*/*.parquet")]
+    return sorted(path for path in found if not path.name.startswith(TEMP_PREFIX))
+
+
+def _sql_list(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+@contextmanager
+def archive_connection(output_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with the view `alerts` over the archive of output_dir."""
+    files = archive_files(output_dir)
+    if not files:
+        raise QueryError(f"no archived alerts in {output_dir / ARCHIVE_FOLDER} (consume with "
+                         "the archive on, the default, first)")
+    db = duckdb.connect()
+    try:
+        # union_by_name: files of different schema versions have different columns.
+        db.execute(f"CREATE VIEW alerts AS SELECT * FROM read_parquet({_sql_list(files)}, "
+                   "hive_partitioning = true, union_by_name = true)")
+        yield db
+    finally:
+        db.close()
+
+
+def first_line(exc: BaseException) -> str:
+    """DuckDB's message, first line (it names the problem; the rest is a caret diagram)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def with_archive(output_dir: Path, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """Run work on the archive's connection; a compaction that removed a file meanwhile makes
+    it read the ledger's list again; any DuckDB error becomes a one-line QueryError."""
+    for attempt in range(1, RETRIES + 1):
+        try:
+            with archive_connection(output_dir) as db:
+                return work(db)
+        except duckdb.IOException as exc:
+            if attempt < RETRIES and any(text in str(exc) for text in MISSING_FILE):
+                continue
+            raise QueryError(first_line(exc)) from exc
+        except duckdb.Error as exc:
+            raise QueryError(first_line(exc)) from exc
+    raise AssertionError("unreachable")
+
+
+def run_query(output_dir: Path, sql: str, parameters: list[Any] | None = None) -> QueryResult:
+    """Run one SQL statement over the archive; the columns and every row."""
+    def work(db: duckdb.DuckDBPyConnection) -> QueryResult:
+        relation = db.execute(sql, parameters or [])
+        columns = [item[0] for item in relation.description or []]
+        return QueryResult(columns, relation.fetchall())
+
+    return with_archive(output_dir, work)

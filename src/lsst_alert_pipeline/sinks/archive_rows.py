@@ -1,0 +1,149 @@
+"""The archive's rows: one per alert, every field of the packet as a column, plus its exact bytes.
+
+A Rubin wire packet of a bundled schema is read whole by polars' Avro reader, a schema's
+packets of a batch in one columnar read (decode/columnar.py): the triggering `diaSource` fields
+become top-level columns under their schema names, the other records (`diaObject`, `ssSource`,
+`ssObject`, `MPCORB`, `mpc_orbits`) become flat columns prefixed with the record's name
+(`diaObject_nDiaSources`): flat columns read the same in DuckDB, polars, pandas and Spark, carry
+Parquet statistics for pruning, and never collide with the diaSource's own `ra`/`dec`. The
+histories (`prvDiaSources`, `prvDiaForcedSources`, ...) stay lists of structs.
+
+Every row also has the CSV's spec columns under the spec's names (from the normalized record,
+so NaN is null as in the CSV), Kafka topic/partition/offset, and `packet`. Anything else (ANTARES
+locus messages, ZTF, Avro container files) gets the spec columns and the packet only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from ..decode.columnar import read_whole
+from ..decode.formats import detect_format, wire_schema_id
+from ..decode.normalize import AlertRecord
+from ..decode.schemas import bundled_versions, schema_id_for
+from ..sources.base import Message
+
+log = logging.getLogger(__name__)
+
+SPEC_TYPES: dict[str, Any] = {
+    "alertId": pl.Int64, "diaSourceId": pl.Int64, "diaObjectId": pl.Int64,
+    "ra": pl.Float64, "dec": pl.Float64, "mjd": pl.Float64, "filterName": pl.String,
+    "psFlux": pl.Float64, "psFluxErr": pl.Float64, "extendednessMedian": pl.Float64,
+    "extendednessMin": pl.Float64, "extendednessMax": pl.Float64,
+    "extendednessCount": pl.Int32, "hasSSSource": pl.Boolean, "schemaVersion": pl.String,
+    "survey": pl.String,
+}
+SOURCE_TYPES: dict[str, Any] = {
+    "topic": pl.String, "partition": pl.Int32, "offset": pl.Int64, "origin": pl.String,
+    "packet": pl.Binary,
+}
+# Records of the packet flattened under a prefix; lists (histories) are kept as they are.
+CUTOUT_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedAlert:
+    """One alert to archive: the message it came in, its place in it, its normalized record."""
+
+    message: Message
+    index: int  # a container file may hold several alerts; a Kafka message holds one
+    record: AlertRecord
+
+
+def whole_packet_version(alert: ArchivedAlert) -> str | None:
+    """The bundled schema version to read the packet whole with, or None (spec columns only)."""
+    version = alert.record.schemaVersion
+    payload = alert.message.payload
+    if alert.index != 0 or version not in bundled_versions() or detect_format(payload) != "wire":
+        return None
+    # A forced or registry schema may name a version the wire id does not: read only when the
+    # id says the body is that bundled version.
+    return version if wire_schema_id(payload) == schema_id_for(version) else None
+
+
+def spec_frame(alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
+    """The spec columns and the source columns of each alert (the packet on its first alert)."""
+    records = [alert.record for alert in alerts]
+    columns: dict[str, list[Any]] = {name: [getattr(r, name) for r in records]
+                                     for name in SPEC_TYPES}
+    types = dict(SPEC_TYPES)
+    if any(not isinstance(v, int | None) for v in columns["diaObjectId"]):
+        types["diaObjectId"] = pl.String  # ZTF object ids are names ("ZTF18abc...")
+        columns["diaObjectId"] = [None if v is None else str(v) for v in columns["diaObjectId"]]
+    messages = [alert.message for alert in alerts]
+    columns["topic"] = [m.topic for m in messages]
+    columns["partition"] = [m.partition for m in messages]
+    columns["offset"] = [m.offset for m in messages]
+    columns["origin"] = [m.origin if m.topic is None else None for m in messages]
+    # A container file's bytes go with its first alert only: repeating them per alert would
+    # multiply the archive by the file's alert count.
+    columns["packet"] = [a.message.payload if a.index == 0 else None for a in alerts]
+    return pl.DataFrame(columns, schema={**types, **SOURCE_TYPES})
+
+
+def flatten_packets(packets: pl.DataFrame, taken: set[str]) -> pl.DataFrame:
+    """The whole-packet columns: diaSource fields bare, other records prefixed, lists kept."""
+    out: list[pl.Series] = []
+    for name, dtype in packets.schema.items():
+        column = packets.get_column(name)
+        if name == "diaSource" and isinstance(dtype, pl.Struct):
+            fields = column.struct.unnest()
+            out.extend(fields.get_column(f) for f in fields.columns if f not in taken)
+        elif isinstance(dtype, pl.Struct):
+            fields = column.struct.unnest()
+            out.extend(fields.get_column(f).alias(f"{name}_{f}") for f in fields.columns)
+        elif name not in taken and name not in CUTOUT_FIELDS:
+            out.append(column)
+    return pl.DataFrame(out)
+
+
+def whole_frame(version: str, alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
+    """Spec columns, then every packet field, for packets of one bundled schema version."""
+    spec = spec_frame(alerts)
+    packets = read_whole(version, [alert.message.payload[5:] for alert in alerts])
+    body = flatten_packets(packets, set(spec.columns))
+    spec_part, source_part = spec.drop(*SOURCE_TYPES), spec.select(*SOURCE_TYPES)
+    return pl.concat([spec_part, body, source_part], how="horizontal")
+
+
+def archive_frames(alerts: Sequence[ArchivedAlert]) -> list[tuple[str | None, pl.DataFrame]]:
+    """(schema version or None, rows) for a group of alerts, in the order given.
+
+    Whole-packet reads are grouped per schema version; a version polars cannot read (a corrupt
+    body fastavro accepted) falls back to spec columns, logged, so archiving never fails a
+    batch that the CSV accepted."""
+    by_version: dict[str | None, list[ArchivedAlert]] = {}
+    for alert in alerts:
+        by_version.setdefault(whole_packet_version(alert), []).append(alert)
+    frames: list[tuple[str | None, pl.DataFrame]] = []
+    for version, group in by_version.items():
+        if version is None:
+            frames.append((None, spec_frame(group)))
+            continue
+        try:
+            frames.append((version, whole_frame(version, group)))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # polars panics (pyo3 PanicException) on some bodies
+            log.warning("archiving %d v%s alerts with the spec columns and packet only: polars "
+                        "could not read them whole (%s)", len(group), version, exc)
+            frames.append((None, spec_frame(group)))
+    return frames
+
+
+def unified(frames: Sequence[tuple[str | None, pl.DataFrame]]) -> list[tuple[str, pl.DataFrame]]:
+    """One frame for the group when the versions' columns agree, else one per version.
+
+    Returns (file name suffix, frame): '' for the unified frame, '.v10_0' per version."""
+    if len(frames) == 1:
+        return [("", frames[0][1])]
+    try:
+        return [("", pl.concat([frame for _, frame in frames], how="diagonal_relaxed"))]
+    except (pl.exceptions.PolarsError, TypeError, ValueError):
+        return [(f".v{(version or 'spec').replace('.', '_')}" + (f"_{n}" if n else ""), frame)
+                for n, (version, frame) in enumerate(frames)]

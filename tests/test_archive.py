@@ -308,3 +308,20 @@ def test_cleanup_removes_old_archive_files_and_their_ledger_entries(tmp_path: Pa
     report = cleanup(out, 30)
     assert any(name.startswith("archive/") for name in report.removed) and not old.exists()
     assert run_query(out, "SELECT count(*) FROM alerts").rows == [(4,)]
+
+
+def test_nightly_report_links_each_object_to_its_light_curve_from_the_archive(
+        tmp_path: Path) -> None:
+    from lsst_alert_pipeline.look.report import write_report
+
+    first = simulated_payloads(1, seed=8)[0]
+    payloads = [first, follow_up(first, 9_100_000_002, 0.01), *simulated_payloads(6, seed=14)]
+    write_files(tmp_path / "in", payloads)
+    consume_files(tmp_path / "in", tmp_path / "out")
+    index = write_report(tmp_path / "out", out=tmp_path / "report")
+    page = index.read_text()
+    objects = {decoded(p)["diaSource"]["diaObjectId"] for p in payloads} - {0}
+    for dia_object_id in objects:
+        png = tmp_path / "report" / "lightcurves" / f"{dia_object_id}.png"
+        assert f'href="lightcurves/{dia_object_id}.png"' in page
+        assert png.read_bytes()[:4] == b"\x89PNG"

@@ -136,16 +136,34 @@ def read_after_trigger(version: str, bodies: list[bytes]) -> list[dict[str, Any]
 CUTOUT_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
 
 
-def read_whole(version: str, bodies: list[bytes]) -> Any:
+def one_block_container(version: str, bodies: list[bytes]) -> bytes:
+    """One Avro container with every body in a single block: ~2x faster for polars to read
+    than a block per body, but a misread body would shift the rest, so callers check ids."""
+    header, _ = container_header(version)
+    return b"".join([header, zigzag(len(bodies)), zigzag(sum(len(b) for b in bodies)), *bodies,
+                     SYNC_MARKER])
+
+
+def read_whole(version: str, bodies: list[bytes], dia_source_ids: list[Any]) -> Any:
     """Every field but the cutouts of each body, as one polars DataFrame (a row per body).
 
     The archive keeps the exact bytes (with the cutouts) in its `packet` column and the cutouts
-    as FITS files, so decoding them again here would only cost time."""
+    as FITS files, so decoding them again here would only cost time. The bodies were already
+    read by the batch decoder, so one block is tried first; its rows must carry the expected
+    diaSourceIds, else the bodies are read again a block each."""
     import polars as pl
 
-    header, _ = container_header(version)
     names = [field["name"] for field in bundled_schema(version)["fields"]
              if field["name"] not in CUTOUT_FIELDS]
+    try:
+        frame = pl.read_avro(io.BytesIO(one_block_container(version, bodies)), columns=names)
+        ids = frame.get_column("diaSource").struct.field("diaSourceId").to_list()
+        if ids == dia_source_ids:
+            return frame
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # polars panics (PanicException) on a misread; the safe read follows
+        pass
     frame = pl.read_avro(io.BytesIO(container_of(version, bodies)), columns=names)
     if frame.height != len(bodies):
         raise ValueError(f"polars read {frame.height} records from {len(bodies)} payloads")

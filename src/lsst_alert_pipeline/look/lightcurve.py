@@ -9,7 +9,7 @@ from ..ops.query import QueryError
 from .preview import BAND_COLOURS, band_order, new_figure, save_figure
 
 
-def plot_light_curve(points: list[LightCurvePoint], dia_object_id: int, path: Path) -> None:
+def plot_light_curve(points: list[LightCurvePoint], dia_object_id: int, path: Path) -> Path:
     """Flux against time per band with error bars; detections filled, forced points open."""
     if not points:
         raise QueryError(f"no points for diaObjectId {dia_object_id} in the archive")
@@ -33,4 +33,4 @@ def plot_light_curve(points: list[LightCurvePoint], dia_object_id: int, path: Pa
     axes.set_title(f"diaObject {dia_object_id}: {sum(p.detection for p in points)} detections, "
                    f"{sum(not p.detection for p in points)} forced points", fontsize=9)
     axes.legend(fontsize=7, ncol=2, loc="best")
-    save_figure(figure, path)
+    return save_figure(figure, path)

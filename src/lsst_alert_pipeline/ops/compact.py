@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from ..pipeline.ledger import Ledger
-from ..sinks.archive import ARCHIVE_FOLDER, ROW_GROUP_ROWS
+from ..sinks.archive import ARCHIVE_FOLDER, ROW_GROUP_ROWS, columns_fingerprint
 from ..sinks.atomic import TEMP_PREFIX
 from .query import LEDGER, _sql_list
 
@@ -113,7 +113,7 @@ def _compact_night(root: Path, ledger: Ledger, folder: str, parts: list[str],
         os.replace(temp, final)
         _fsync_folder(final.parent)
         key = final.relative_to(root).as_posix()
-        ledger.replace_archive_files(db, parts, [(key, count)])
+        ledger.replace_archive_files(db, parts, [(key, count, columns_fingerprint(final))])
     for part in parts:
         (root / part).unlink(missing_ok=True)
     report.nights.append(folder.rsplit("=", 1)[-1])

@@ -9,13 +9,14 @@ their v5+ schema names (midpointMjdTai, band, psfFlux, psfFluxErr).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from .query import with_archive
+from .query import archive_files, with_archive
 
 COLUMNS = ("mjd", "band", "flux", "fluxErr", "detection", "diaSourceId", "visit")
 
@@ -70,3 +71,20 @@ def light_curve(output_dir: Path, dia_object_id: int) -> list[LightCurvePoint]:
 
     rows = with_archive(output_dir, work)
     return [LightCurvePoint(*row) for row in rows if row[0] is not None]
+
+
+def light_curves(output_dir: Path, dia_object_ids: Iterable[int]) -> dict[int, list[
+        LightCurvePoint]]:
+    """The light curves of many objects over one connection (the nightly report's); {} when
+    nothing is archived."""
+    wanted = sorted(set(dia_object_ids))
+
+    def work(db: duckdb.DuckDBPyConnection) -> dict[int, list[LightCurvePoint]]:
+        sql = light_curve_sql(_columns(db))
+        return {dia_object_id: [LightCurvePoint(*row) for row in
+                                db.execute(sql, [dia_object_id]).fetchall() if row[0] is not None]
+                for dia_object_id in wanted}
+
+    if not wanted or not archive_files(output_dir):
+        return {}
+    return with_archive(output_dir, work)

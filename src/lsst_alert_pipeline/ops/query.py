@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from ..sinks.archive import ARCHIVE_FOLDER
+from ..sinks.archive import ARCHIVE_FOLDER, columns_fingerprint
 from ..sinks.atomic import TEMP_PREFIX
 
 T = TypeVar("T")
@@ -49,21 +49,33 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
-def archive_files(output_dir: Path) -> list[Path]:
-    """The archive's durable Parquet files: the ledger's list, else every file on disk."""
+def archive_file_groups(output_dir: Path) -> list[list[Path]]:
+    """The archive's durable Parquet files (the ledger's list, else every file on disk),
+    grouped by their columns: each group is one DuckDB scan, and only differing groups pay
+    for union by name (measured: SELECT * of one object 4x slower with union_by_name)."""
     ledger = output_dir / LEDGER
+    groups: dict[str, list[Path]] = {}
     if ledger.is_file():
         db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=60)
         try:
-            names = [row[0] for row in db.execute("SELECT name FROM archive_files ORDER BY name")]
+            listed = db.execute("SELECT name, columns FROM archive_files ORDER BY name").fetchall()
         except sqlite3.OperationalError:  # a ledger from before the archive existed
-            names = []
+            listed = []
         finally:
             db.close()
-        return [output_dir / name for name in names]
+        for name, columns in listed:
+            groups.setdefault(columns, []).append(output_dir / name)
+        return list(groups.values())
     found = [*output_dir.glob(f"{ARCHIVE_FOLDER}/dayObs=*/*.parquet"),
              *output_dir.glob(f"members/*/{ARCHIVE_FOLDER}/dayObs=*/*.parquet")]
-    return sorted(path for path in found if not path.name.startswith(TEMP_PREFIX))
+    for path in sorted(p for p in found if not p.name.startswith(TEMP_PREFIX)):
+        groups.setdefault(columns_fingerprint(path), []).append(path)
+    return list(groups.values())
+
+
+def archive_files(output_dir: Path) -> list[Path]:
+    """The archive's durable Parquet files, sorted."""
+    return sorted(path for group in archive_file_groups(output_dir) for path in group)
 
 
 def _sql_list(paths: list[Path]) -> str:
@@ -73,15 +85,17 @@ def _sql_list(paths: list[Path]) -> str:
 @contextmanager
 def archive_connection(output_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB with the view `alerts` over the archive of output_dir."""
-    files = archive_files(output_dir)
-    if not files:
+    groups = archive_file_groups(output_dir)
+    if not groups:
         raise QueryError(f"no archived alerts in {output_dir / ARCHIVE_FOLDER} (consume with "
                          "the archive on, the default, first)")
     db = duckdb.connect()
     try:
-        # union_by_name: files of different schema versions have different columns.
-        db.execute(f"CREATE VIEW alerts AS SELECT * FROM read_parquet({_sql_list(files)}, "
-                   "hive_partitioning = true, union_by_name = true)")
+        # Files of different schema versions have different columns: one scan per group of
+        # alike files, unioned by name.
+        scans = [f"SELECT * FROM read_parquet({_sql_list(files)}, hive_partitioning = true)"
+                 for files in groups]
+        db.execute("CREATE VIEW alerts AS " + " UNION ALL BY NAME ".join(scans))
         yield db
     finally:
         db.close()

@@ -23,8 +23,11 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE TABLE IF NOT EXISTS csv_files (name TEXT PRIMARY KEY, length INTEGER NOT NULL);
 -- csv_files.name is the path from the ledger's root: data/lsst_alerts_YYYYMMDD.csv
 -- Parquet files of the archive that hold durable alerts; recovery deletes any other.
-CREATE TABLE IF NOT EXISTS archive_files (name TEXT PRIMARY KEY, alerts INTEGER NOT NULL);
--- archive_files.name is the path from the ledger's root: archive/dayObs=2026-03-05/...parquet
+CREATE TABLE IF NOT EXISTS archive_files (
+    name TEXT PRIMARY KEY,  -- path from the ledger's root: archive/dayObs=2026-03-05/...parquet
+    alerts INTEGER NOT NULL,
+    columns TEXT NOT NULL  -- fingerprint of its column names and types (ops/query.py)
+);
 CREATE TABLE IF NOT EXISTS deadletters (
     name TEXT PRIMARY KEY, reason TEXT NOT NULL, written_at REAL NOT NULL
 );
@@ -74,13 +77,13 @@ class Ledger:
 
     def record_batch(self, written: list[tuple[str, str]], csv_lengths: dict[str, int],
                      deadletters: list[tuple[str, str]],
-                     archive_files: Iterable[tuple[str, int]] = ()) -> None:
+                     archive_files: Iterable[tuple[str, int, str]] = ()) -> None:
         """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters and
         the archive's new files."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?)",
+            self.db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)",
                                 list(archive_files))
             self.db.executemany(
                 "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?)",
@@ -117,10 +120,10 @@ class Ledger:
             yield self.db
 
     def replace_archive_files(self, db: sqlite3.Connection, removed: Iterable[str],
-                              added: Iterable[tuple[str, int]]) -> None:
+                              added: Iterable[tuple[str, int, str]]) -> None:
         """Inside archive_transaction: the listed files change (compaction, retention)."""
         db.executemany("DELETE FROM archive_files WHERE name = ?", [(n,) for n in removed])
-        db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?)", list(added))
+        db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)", list(added))
 
     def record_retention_losses(self, losses: list[dict[str, int | str]]) -> None:
         now = time.time()

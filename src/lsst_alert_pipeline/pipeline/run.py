@@ -26,6 +26,7 @@ from ..decode.schemas import SchemaSource
 from ..errors import InvalidMessage
 from ..sinks.archive import ArchiveSink
 from ..sinks.archive_rows import ArchivedAlert
+from ..sinks.archive_rows import prepare as prepare_archive
 from ..sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
@@ -82,7 +83,7 @@ class BatchOutcome:
     written: list[tuple[str, str]] = field(default_factory=list)
     csv_lengths: dict[str, int] = field(default_factory=dict)
     deadletters: list[tuple[str, str]] = field(default_factory=list)
-    archive_files: list[tuple[str, int]] = field(default_factory=list)
+    archive_files: list[tuple[str, int, str]] = field(default_factory=list)
     already_written: int = 0
     missing_cutouts: int = 0
 
@@ -101,7 +102,10 @@ class Pipeline:
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
-        return decode_and_normalize([message.payload for message in messages], self.schemas)
+        results = decode_and_normalize([message.payload for message in messages], self.schemas)
+        if self.archive is not None:
+            prepare_archive(messages, results)
+        return results
 
     def deliver(self, source: Source, messages: list[Message],
                 decoded: list[Decoded] | None = None) -> BatchOutcome:
@@ -164,8 +168,9 @@ class Pipeline:
         lengths = self.csv.append(rows)
         outcome.csv_lengths = {self.output.csv_key(name): n for name, n in lengths.items()}
         if self.archive is not None and archived:
-            outcome.archive_files = [(self.output.ledger_key(path), count) for path, count
-                                     in self.archive.write(archived, today)]
+            outcome.archive_files = [(self.output.ledger_key(path), count, columns)
+                                     for path, count, columns in self.archive.write(archived,
+                                                                                    today)]
         return outcome
 
     def _write_alert(self, record: AlertRecord, processed_at: str,

@@ -27,7 +27,10 @@ from .atomic import TEMP_PREFIX
 ARCHIVE_FOLDER = "archive"
 # Rows per Parquet row group: small enough that a query for one object reads a few MB of
 # history, not a whole night's (a row with 400 prvDiaSources is ~300 KB decoded).
-ROW_GROUP_ROWS = 2_000
+ROW_GROUP_ROWS = 1_000
+# zstd level 1: on real packets 2.2x smaller than raw at ~2.4x the speed of the default level
+# 3 (2.3x smaller); compact rewrites with DuckDB's default level.
+ZSTD_LEVEL = 1
 
 
 def partition_folder(day_obs: str) -> str:
@@ -67,12 +70,19 @@ def file_groups(alerts: Sequence[ArchivedAlert],
     return named
 
 
+def columns_fingerprint(path: Path) -> str:
+    """A short hash of a Parquet file's column names and types, read from its footer: files
+    that share it are read by DuckDB as one scan, without union_by_name's cost."""
+    schema = pl.read_parquet_schema(path)
+    return hashlib.sha256(repr(list(schema.items())).encode()).hexdigest()[:16]
+
+
 def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
     """Write under the temp prefix, then rename: the real name never holds half a file.
 
     No fsync here: the pipeline's one sync per batch covers the data and the rename."""
     temp = path.with_name(TEMP_PREFIX + path.name)
-    frame.write_parquet(temp, compression="zstd", statistics=True,
+    frame.write_parquet(temp, compression="zstd", compression_level=ZSTD_LEVEL, statistics=True,
                         row_group_size=ROW_GROUP_ROWS)
     os.replace(temp, path)
 
@@ -84,14 +94,15 @@ class ArchiveSink:
         self.folder = folder
 
     def write(self, alerts: Sequence[ArchivedAlert],
-              default_day: str) -> list[tuple[Path, int]]:
-        """Write the alerts (not yet durable); (path, alerts) per file, for the ledger."""
-        written: list[tuple[Path, int]] = []
+              default_day: str) -> list[tuple[Path, int, str]]:
+        """Write the alerts (not yet durable); (path, alerts, columns fingerprint) per file,
+        for the ledger."""
+        written: list[tuple[Path, int, str]] = []
         for (partition, stem), members in file_groups(alerts, default_day).items():
             (self.folder / partition).mkdir(parents=True, exist_ok=True)
             for suffix, frame in unified(archive_frames(members)):
                 path = self.folder / partition / f"{stem}{suffix}.parquet"
                 write_parquet_atomically(frame, path)
-                written.append((path, frame.height))
+                written.append((path, frame.height, columns_fingerprint(path)))
                 fault_point("archive-file-written")
         return written

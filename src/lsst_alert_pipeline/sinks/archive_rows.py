@@ -44,6 +44,8 @@ SOURCE_TYPES: dict[str, Any] = {
 }
 # Records of the packet flattened under a prefix; lists (histories) are kept as they are.
 CUTOUT_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
+# The key under which a record's extra holds its row of the batch's whole-packet read.
+PREPARED = "archive_columns"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +104,52 @@ def flatten_packets(packets: pl.DataFrame, taken: set[str]) -> pl.DataFrame:
     return pl.DataFrame(out)
 
 
+def packet_columns(version: str, alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
+    """The flattened whole-packet columns of alerts of one bundled version, a row each."""
+    packets = read_whole(version, [alert.message.payload[5:] for alert in alerts],
+                         [alert.record.diaSourceId for alert in alerts])
+    return flatten_packets(packets, set(SPEC_TYPES) | set(SOURCE_TYPES))
+
+
+def prepare(messages: Sequence[Message], results: Sequence[Any]) -> None:
+    """Read the batch's packets whole ahead of the write, on the decode thread, while the
+    previous batch is written and synced; each record keeps (columns, its row) in `extra`.
+
+    `results` are the batch decoder's outcomes per message (a list of records, or an
+    InvalidMessage). What fails here is read again at the write, which decides what to do."""
+    by_version: dict[str, list[ArchivedAlert]] = {}
+    for message, result in zip(messages, results, strict=True):
+        if not isinstance(result, list):
+            continue
+        for index, record in enumerate(result):
+            alert = ArchivedAlert(message, index, record)
+            version = whole_packet_version(alert)
+            if version is not None:
+                by_version.setdefault(version, []).append(alert)
+    for version, group in by_version.items():
+        try:
+            columns = packet_columns(version, group)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # polars panics on some corrupt bodies; the write reads again
+            continue
+        for row, alert in enumerate(group):
+            alert.record.extra[PREPARED] = (columns, row)
+
+
+def prepared_columns(version: str, alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
+    """The alerts' packet columns: their rows of the batch's prepared read, else read now."""
+    found = [alert.record.extra.get(PREPARED) for alert in alerts]
+    first = found[0]
+    if first is not None and all(item is not None and item[0] is first[0] for item in found):
+        return first[0][[item[1] for item in found if item is not None]]
+    return packet_columns(version, alerts)
+
+
 def whole_frame(version: str, alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
     """Spec columns, then every packet field, for packets of one bundled schema version."""
     spec = spec_frame(alerts)
-    packets = read_whole(version, [alert.message.payload[5:] for alert in alerts])
-    body = flatten_packets(packets, set(spec.columns))
+    body = prepared_columns(version, alerts)
     spec_part, source_part = spec.drop(*SOURCE_TYPES), spec.select(*SOURCE_TYPES)
     return pl.concat([spec_part, body, source_part], how="horizontal")
 

@@ -88,7 +88,9 @@ def synthetic_archive(source: Path, target: Path, rows: int) -> tuple[int, Any]:
     """`rows` alerts in NIGHTS partitions from the consumer's archived rows; (rows, an id)."""
     import polars as pl
 
-    from lsst_alert_pipeline.sinks.archive import ROW_GROUP_ROWS
+    from lsst_alert_pipeline.ops.compact import COMPACT_ROW_GROUP_ROWS
+    from lsst_alert_pipeline.pipeline.ledger import Ledger
+    from lsst_alert_pipeline.sinks.archive import columns_fingerprint
 
     base = pl.concat([pl.read_parquet(p, hive_partitioning=False)
                       for p in sorted(source.glob("archive/*/*.parquet"))],
@@ -101,6 +103,7 @@ def synthetic_archive(source: Path, target: Path, rows: int) -> tuple[int, Any]:
     copies_per_night = -(-per_night // base.height)
     written = 0
     copy = 0
+    listed: list[tuple[str, int, str]] = []
     for night in range(NIGHTS):
         frames = []
         for _ in range(copies_per_night):
@@ -114,9 +117,16 @@ def synthetic_archive(source: Path, target: Path, rows: int) -> tuple[int, Any]:
         frame = frame.sort("diaObjectId", "mjd", "diaSourceId")
         folder = target / "archive" / f"dayObs=2026-04-{night + 1:02d}"
         folder.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(folder / f"compacted+synthetic{night:02d}.parquet",
-                            compression="zstd", statistics=True, row_group_size=ROW_GROUP_ROWS)
+        path = folder / f"compacted+synthetic{night:02d}.parquet"
+        listed.append((path.relative_to(target).as_posix(), frame.height, ""))
+        frame.write_parquet(path, compression="zstd", statistics=True,
+                            row_group_size=COMPACT_ROW_GROUP_ROWS)
         written += frame.height
+    # Listed in a ledger as compact leaves them, so queries read the list, not the folder.
+    ledger = Ledger(target / "state" / "ledger.sqlite")
+    ledger.record_batch([], {}, [], [(name, count, columns_fingerprint(target / name))
+                                     for name, count, _ in listed])
+    ledger.close()
     probe = base.filter(pl.col("diaObjectId") != 0).get_column("diaObjectId")[0]
     return written, probe + (copy // 2 + 1) * stride
 

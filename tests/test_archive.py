@@ -325,3 +325,20 @@ def test_nightly_report_links_each_object_to_its_light_curve_from_the_archive(
         png = tmp_path / "report" / "lightcurves" / f"{dia_object_id}.png"
         assert f'href="lightcurves/{dia_object_id}.png"' in page
         assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reading_packets_whole_for_the_archive_gives_the_same_records() -> None:
+    from dataclasses import fields
+
+    from lsst_alert_pipeline.decode.batch import WHOLE_PACKET, decode_and_normalize
+    from lsst_alert_pipeline.decode.schemas import SchemaSource
+
+    payloads = real_wire_payloads() + [encode_wire(alert, "11.1") for alert in simulate_alerts(
+        60, schema_version="11.1", seed=15)]  # the realistic history mix: heavy ones too
+    plain = decode_and_normalize(payloads, SchemaSource())
+    whole = decode_and_normalize(payloads, SchemaSource(), whole=True)
+    for left, right in zip(plain, whole, strict=True):
+        assert isinstance(left, list) and isinstance(right, list)
+        for name in (f.name for f in fields(left[0]) if f.name != "extra"):
+            assert repr(getattr(left[0], name)) == repr(getattr(right[0], name)), name
+        assert WHOLE_PACKET in right[0].extra

@@ -127,18 +127,24 @@ def read_after_trigger(version: str, bodies: list[bytes]) -> list[dict[str, Any]
     """Per body: the prvDiaSources' diaSourceIds and extendedness as two lists (`history`; None
     when the alert has no history array), ssSource/ssObject and the cutouts; raises whatever
     polars raises for a body that is not of this schema."""
-    import polars as pl
 
     _, columns = container_header(version)
     frame = read_avro_container(container_of(version, bodies), list(columns))
     if frame.height != len(bodies):
         raise ValueError(f"polars read {frame.height} records from {len(bodies)} payloads")
+    return tails_of(frame, columns)
+
+
+def tails_of(frame: Any, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """read_after_trigger's rows from a frame that holds (at least) those columns."""
+    import polars as pl
+
     history = frame.select(
         pl.col("prvDiaSources").list.eval(pl.element().struct.field("diaSourceId")).alias("ids"),
         pl.col("prvDiaSources").list.eval(
             pl.element().struct.field("extendedness")).alias("extendedness"),
     )
-    rows: list[dict[str, Any]] = [{} for _ in bodies]
+    rows: list[dict[str, Any]] = [{} for _ in range(frame.height)]
     for name in columns:
         if name == "prvDiaSources":
             continue
@@ -161,16 +167,17 @@ def one_block_container(version: str, bodies: list[bytes]) -> bytes:
                      SYNC_MARKER])
 
 
-def read_whole(version: str, bodies: list[bytes], dia_source_ids: list[Any]) -> Any:
-    """Every field but the cutouts of each body, as one polars DataFrame (a row per body).
+def read_whole(version: str, bodies: list[bytes], dia_source_ids: list[Any],
+               cutouts: bool = False) -> Any:
+    """Every field (the cutouts only if asked) of each body, as one polars DataFrame.
 
     The archive keeps the exact bytes (with the cutouts) in its `packet` column and the cutouts
-    as FITS files, so decoding them again here would only cost time. The bodies were already
-    read by the batch decoder, so one block is tried first; its rows must carry the expected
+    as FITS files, so it does not decode them again. The bodies' heads were already read by
+    the batch decoder, so one block is tried first; its rows must carry the expected
     diaSourceIds, else the bodies are read again a block each."""
 
     names = [field["name"] for field in bundled_schema(version)["fields"]
-             if field["name"] not in CUTOUT_FIELDS]
+             if cutouts or field["name"] not in CUTOUT_FIELDS]
     try:
         frame = read_avro_container(one_block_container(version, bodies), names)
         ids = frame.get_column("diaSource").struct.field("diaSourceId").to_list()

@@ -21,9 +21,15 @@ from pathlib import Path
 import duckdb
 
 from ..pipeline.ledger import Ledger
-from ..sinks.archive import ARCHIVE_FOLDER, ROW_GROUP_ROWS, columns_fingerprint
+from ..sinks.archive import ARCHIVE_FOLDER, columns_fingerprint
 from ..sinks.atomic import TEMP_PREFIX
 from .query import LEDGER, _sql_list
+
+# Rows per row group of a merged night. Every row group adds a footer entry per leaf column
+# (~400 with the histories), which DuckDB reads for every file a query touches: measured over
+# 30 nights of 1,000,000 alerts, SELECT * of one object took 3.6 s at 1,000 rows per group and
+# 0.6-1.0 s at 10,000; a bigger group costs more to read once it matches.
+COMPACT_ROW_GROUP_ROWS = 10_000
 
 
 @dataclass
@@ -62,7 +68,7 @@ def write_merged(parts: list[Path], temp: Path) -> int:
             f"COPY (SELECT * FROM read_parquet({_sql_list(parts)}, union_by_name = true, "
             "hive_partitioning = false) ORDER BY diaObjectId, mjd, diaSourceId) "
             f"TO '{str(temp).replace(chr(39), chr(39) * 2)}' "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {COMPACT_ROW_GROUP_ROWS})")
     finally:
         db.close()
     with open(temp, "rb") as handle:

@@ -24,9 +24,8 @@ from ..decode.batch import decode_and_normalize
 from ..decode.normalize import AlertRecord
 from ..decode.schemas import SchemaSource
 from ..errors import InvalidMessage
-from ..sinks.archive import ArchiveSink
+from ..sinks.archive import ArchiveSink, prepare_batch
 from ..sinks.archive_rows import ArchivedAlert
-from ..sinks.archive_rows import prepare as prepare_archive
 from ..sinks.csv import SPEC_COLUMNS, DailyCsv, csv_name
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
@@ -102,9 +101,10 @@ class Pipeline:
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
-        results = decode_and_normalize([message.payload for message in messages], self.schemas)
+        results = decode_and_normalize([message.payload for message in messages], self.schemas,
+                                       whole=self.archive is not None)
         if self.archive is not None:
-            prepare_archive(messages, results)
+            prepare_batch(messages, results, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
         return results
 
     def deliver(self, source: Source, messages: list[Message],

@@ -14,19 +14,24 @@ that crashed before its ledger commit, whose alerts the broker delivers again.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
+from ..sources.base import Message
 from ..testing.faults import fault_point
-from .archive_rows import ArchivedAlert, archive_frames, unified
+from .archive_rows import ArchivedAlert, archive_frames, batch_alerts, prepare_columns, unified
 from .atomic import TEMP_PREFIX
 
 ARCHIVE_FOLDER = "archive"
-# Rows per Parquet row group: small enough that a query for one object reads a few MB of
-# history, not a whole night's (a row with 400 prvDiaSources is ~300 KB decoded).
+# The key under which a record's extra holds the encoded file its batch prepared for it.
+PREPARED_FILE = "archive_file"
+# Rows per Parquet row group of a batch's file (a batch is 500 alerts by default: one group).
 ROW_GROUP_ROWS = 1_000
 # zstd level 1: on real packets 2.2x smaller than raw at ~2.4x the speed of the default level
 # 3 (2.3x smaller); compact rewrites with DuckDB's default level.
@@ -77,14 +82,60 @@ def columns_fingerprint(path: Path) -> str:
     return hashlib.sha256(repr(list(schema.items())).encode()).hexdigest()[:16]
 
 
-def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
+def encoded(frame: pl.DataFrame) -> bytes:
+    """The frame as Parquet file bytes, as the archive writes them."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", compression_level=ZSTD_LEVEL,
+                        statistics=True, row_group_size=ROW_GROUP_ROWS)
+    return buffer.getvalue()
+
+
+def write_atomically(content: bytes, path: Path) -> None:
     """Write under the temp prefix, then rename: the real name never holds half a file.
 
     No fsync here: the pipeline's one sync per batch covers the data and the rename."""
     temp = path.with_name(TEMP_PREFIX + path.name)
-    frame.write_parquet(temp, compression="zstd", compression_level=ZSTD_LEVEL, statistics=True,
-                        row_group_size=ROW_GROUP_ROWS)
+    with open(temp, "wb") as handle:
+        handle.write(content)
     os.replace(temp, path)
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    """A file's Parquet bytes, encoded ahead for exactly these alerts (by diaSourceId)."""
+
+    dia_source_ids: tuple[Any, ...]
+    parts: tuple[tuple[str, bytes, int], ...]  # (name suffix, bytes, rows)
+
+
+def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_day: str) -> None:
+    """Build and encode the batch's archive files on the decode thread, while the previous
+    batch is written and synced, assuming every alert will be written (the usual case); the
+    write uses them when the alerts it writes are exactly those, and builds afresh otherwise."""
+    alerts = batch_alerts(messages, results)
+    prepare_columns(alerts)
+    for members in file_groups(alerts, default_day).values():
+        ids = tuple(alert.record.diaSourceId for alert in members)
+        try:
+            parts = tuple((suffix, encoded(frame), frame.height)
+                          for suffix, frame in unified(archive_frames(members)))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # polars panics on some bodies; the write builds these afresh
+            continue
+        prepared = PreparedFile(ids, parts)
+        for alert in members:
+            alert.record.extra[PREPARED_FILE] = prepared
+
+
+def file_parts(members: Sequence[ArchivedAlert]) -> tuple[tuple[str, bytes, int], ...]:
+    """The encoded parts of one file: prepared ahead when they hold exactly these alerts."""
+    prepared = members[0].record.extra.get(PREPARED_FILE)
+    if isinstance(prepared, PreparedFile) and prepared.dia_source_ids == tuple(
+            alert.record.diaSourceId for alert in members):
+        return prepared.parts
+    return tuple((suffix, encoded(frame), frame.height)
+                 for suffix, frame in unified(archive_frames(members)))
 
 
 class ArchiveSink:
@@ -100,9 +151,9 @@ class ArchiveSink:
         written: list[tuple[Path, int, str]] = []
         for (partition, stem), members in file_groups(alerts, default_day).items():
             (self.folder / partition).mkdir(parents=True, exist_ok=True)
-            for suffix, frame in unified(archive_frames(members)):
+            for suffix, content, rows in file_parts(members):
                 path = self.folder / partition / f"{stem}{suffix}.parquet"
-                write_parquet_atomically(frame, path)
-                written.append((path, frame.height, columns_fingerprint(path)))
+                write_atomically(content, path)
+                written.append((path, rows, columns_fingerprint(path)))
                 fault_point("archive-file-written")
         return written

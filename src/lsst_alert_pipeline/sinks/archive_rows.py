@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from ..decode.batch import WHOLE_PACKET
 from ..decode.columnar import read_whole
 from ..decode.formats import detect_format, wire_schema_id
 from ..decode.normalize import AlertRecord
@@ -111,21 +112,30 @@ def packet_columns(version: str, alerts: Sequence[ArchivedAlert]) -> pl.DataFram
     return flatten_packets(packets, set(SPEC_TYPES) | set(SOURCE_TYPES))
 
 
-def prepare(messages: Sequence[Message], results: Sequence[Any]) -> None:
-    """Read the batch's packets whole ahead of the write, on the decode thread, while the
-    previous batch is written and synced; each record keeps (columns, its row) in `extra`.
+def batch_alerts(messages: Sequence[Message], results: Sequence[Any]) -> list[ArchivedAlert]:
+    """Every alert of a decoded batch (`results`: per message a list of records, or the
+    InvalidMessage that says why it has none)."""
+    return [ArchivedAlert(message, index, record)
+            for message, result in zip(messages, results, strict=True)
+            if isinstance(result, list) for index, record in enumerate(result)]
 
-    `results` are the batch decoder's outcomes per message (a list of records, or an
-    InvalidMessage). What fails here is read again at the write, which decides what to do."""
+
+def prepare_columns(alerts: Sequence[ArchivedAlert]) -> None:
+    """Read the alerts' packets whole, per schema version; each record keeps (columns, its
+    row) in `extra`. Packets the batch decoder already read whole (decode_and_normalize with
+    whole=True) are flattened from that read. What fails here is read again at the write."""
     by_version: dict[str, list[ArchivedAlert]] = {}
-    for message, result in zip(messages, results, strict=True):
-        if not isinstance(result, list):
-            continue
-        for index, record in enumerate(result):
-            alert = ArchivedAlert(message, index, record)
-            version = whole_packet_version(alert)
-            if version is not None:
-                by_version.setdefault(version, []).append(alert)
+    flattened: dict[int, pl.DataFrame] = {}
+    for alert in alerts:
+        version = whole_packet_version(alert)
+        read = alert.record.extra.pop(WHOLE_PACKET, None)
+        if version is not None and read is not None:
+            frame, row = read
+            if id(frame) not in flattened:
+                flattened[id(frame)] = flatten_packets(frame, set(SPEC_TYPES) | set(SOURCE_TYPES))
+            alert.record.extra[PREPARED] = (flattened[id(frame)], row)
+        elif version is not None:
+            by_version.setdefault(version, []).append(alert)
     for version, group in by_version.items():
         try:
             columns = packet_columns(version, group)

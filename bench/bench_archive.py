@@ -155,8 +155,8 @@ def main() -> int:
         child(args)
         return 0
 
+    from lsst_alert_pipeline.look.lightcurve import light_curve
     from lsst_alert_pipeline.ops.compact import compact
-    from lsst_alert_pipeline.ops.lightcurve import light_curve
     from lsst_alert_pipeline.ops.query import run_query
     from lsst_alert_pipeline.testing.broker import TansuBroker
 

@@ -172,7 +172,7 @@ def run_child(mode: str, workdir: Path, **options: Any) -> dict[str, Any]:
 def publish(broker: Any, topic: str, count: int, history: Any, seed: int,
             real: list[bytes]) -> int:
     from lsst_alert_pipeline.decode.schemas import latest_version
-    from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts
+    from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
     version = latest_version()
     broker.create_topic(topic, 1)

@@ -22,11 +22,12 @@ from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.cli import main
 from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema, version_for
 from lsst_alert_pipeline.ops.compact import compact
-from lsst_alert_pipeline.ops.query import QueryError, archive_files, run_query
+from lsst_alert_pipeline.ops.query import QueryError, run_query
 from lsst_alert_pipeline.ops.retention import cleanup
 from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.pipeline.outputdir import OutputDir
-from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
+from lsst_alert_pipeline.sinks.archive_read import archive_files
 
 from .alerts import csv_rows, real_wire_payloads
 
@@ -178,17 +179,23 @@ def follow_up(payload: bytes, new_id: int, days_later: float) -> bytes:
 
 
 def independent_light_curve(payloads: list[bytes]) -> list[tuple[Any, ...]]:
+    """Detections by diaSourceId, forced points by visit; the newest alert's value wins (real
+    alerts of one object repeat a measurement with reprocessed values)."""
     detections: dict[int, tuple[Any, ...]] = {}
     forced: dict[int, tuple[Any, ...]] = {}
-    for payload in payloads:
-        packet = decoded(payload)
+    packets = sorted((decoded(payload) for payload in payloads),
+                     key=lambda packet: packet["diaSource"]["midpointMjdTai"])
+    for packet in packets:
         for source in [packet["diaSource"], *(packet.get("prvDiaSources") or [])]:
             detections[source["diaSourceId"]] = (
-                source["midpointMjdTai"], source["band"], source["psfFlux"], True)
+                source["midpointMjdTai"], source["band"], source["psfFlux"], True,
+                source["diaSourceId"], source["visit"])
         for point in packet.get("prvDiaForcedSources") or []:
             forced[point["visit"]] = (point["midpointMjdTai"], point["band"], point["psfFlux"],
-                                      False)
-    return sorted([*detections.values(), *forced.values()], key=lambda p: (p[0], not p[3], p[1]))
+                                      False, None, point["visit"])
+    # The command's order: time, detections first, band, diaSourceId, visit.
+    return sorted([*detections.values(), *forced.values()],
+                  key=lambda p: (p[0], not p[3], p[1], p[4] or 0, p[5]))
 
 
 def test_light_curve_across_alerts_and_nights_equals_one_computed_from_the_packets(
@@ -208,7 +215,8 @@ def test_light_curve_across_alerts_and_nights_equals_one_computed_from_the_packe
         import json
 
         points = [json.loads(line) for line in result.stdout.splitlines()]
-        got = [(p["mjd"], p["band"], p["flux"], p["detection"]) for p in points]
+        got = [(p["mjd"], p["band"], p["flux"], p["detection"], p["diaSourceId"], p["visit"])
+               for p in points]
         expected = independent_light_curve(mine)
         assert len(got) == len(expected)
         for left, right in zip(got, expected, strict=True):

@@ -103,3 +103,54 @@ def test_the_specifications_manual_run_reads_its_kafka_config(tmp_path: Path) ->
         sys.argv = argv
     # kafka_config still holds the specification's placeholder broker: a clear config error.
     assert stopped.value.code == 2
+
+
+# --- the ANTARES preset: the filter's stream, a group of this host's own -------------------
+
+ANTARES_CREDENTIALS = {"LSST_ALERTS_KAFKA_SASL_USERNAME": "key",
+                       "LSST_ALERTS_KAFKA_SASL_PASSWORD": "secret"}
+
+
+def test_antares_preset_reads_the_stream_the_filters_output_tag_names() -> None:
+    from lsst_alert_pipeline.filter import antares_extendedness_filter as extfilter
+
+    settings = config.load(environ=ANTARES_CREDENTIALS, flags={"preset": "antares"})
+    assert settings.topics == [f"client.{extfilter.OUTPUT_TAG}"]
+    assert config.filter_output_tag() == extfilter.OUTPUT_TAG == "lsst_extendedness_sssource"
+
+
+def test_antares_preset_keeps_a_topic_that_was_given() -> None:
+    settings = config.load(environ=ANTARES_CREDENTIALS,
+                           flags={"preset": "antares", "topics": ["my_stream"]})
+    assert settings.topics == ["client.my_stream"]
+
+
+def test_antares_preset_joins_a_group_named_after_this_host_as_antares_client_does() -> None:
+    import socket
+
+    settings = config.load(environ=ANTARES_CREDENTIALS, flags={"preset": "antares"})
+    assert settings.kafka["group.id"] == socket.gethostname() != "lsst-alert-consumer"
+    chosen = config.load(environ={**ANTARES_CREDENTIALS, "LSST_ALERTS_KAFKA_GROUP_ID": "mine"},
+                         flags={"preset": "antares"})
+    assert chosen.kafka["group.id"] == "mine"
+
+
+def test_antares_preset_replaces_the_shipped_defaults_of_lsst_alert_consumer_py() -> None:
+    import socket
+
+    base = {"kafka": {"bootstrap.servers": "your-kafka-broker:9092",
+                      "group.id": "lsst-alert-consumer"},
+            "topic": "lsst-extendedness-filtered"}
+    settings = config.load(environ=ANTARES_CREDENTIALS, base=base, flags={"preset": "antares"})
+    assert settings.topics == ["client.lsst_extendedness_sssource"]
+    assert settings.kafka["group.id"] == socket.gethostname()
+    assert settings.kafka["bootstrap.servers"] == "kafka.antares.noirlab.edu:9092"
+
+
+def test_output_tag_is_read_from_an_edited_filter_file(tmp_path: Path) -> None:
+    edited = tmp_path / "f.py"
+    edited.write_text('OUTPUT_TAG = "my_tag"\n')
+    assert config.filter_output_tag(edited) == "my_tag"
+    (tmp_path / "g.py").write_text("x = 1\n")
+    with pytest.raises(ConfigurationError, match="sets no OUTPUT_TAG"):
+        config.filter_output_tag(tmp_path / "g.py")

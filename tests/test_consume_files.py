@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.pipeline import consume as consumer
-from lsst_alert_pipeline.simulate.packets import simulate_alerts, write_wire_files
+from lsst_alert_pipeline.simulate import simulate_alerts, write_wire_files
 
 from .alerts import csv_rows
 

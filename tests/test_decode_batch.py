@@ -15,7 +15,7 @@ from lsst_alert_pipeline.decode.formats import decode_message
 from lsst_alert_pipeline.decode.normalize import AlertRecord, normalize
 from lsst_alert_pipeline.decode.schemas import SchemaSource
 from lsst_alert_pipeline.errors import InvalidMessage
-from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 from .conftest import real_files
 
@@ -77,3 +77,18 @@ def test_a_bad_payload_among_heavy_ones_is_dead_on_its_own(real_alerts) -> None:
 def test_garbage_in_a_batch_gives_invalid_messages_only(payloads: list[bytes]) -> None:
     for outcome in decode_and_normalize(payloads, SchemaSource()):
         assert isinstance(outcome, InvalidMessage | list)
+
+
+def test_a_heavy_alert_with_bytes_after_its_body_is_refused_as_the_full_decode_refuses_it() -> None:
+    alerts = simulate_alerts(4, schema_version="10.0", seed=3, sso_fraction=0.0, history=60)
+    payloads = [encode_wire(alert, "10.0") for alert in alerts]
+    padded = payloads[1] + b"\x00\x01"
+    with pytest.raises(InvalidMessage) as full:
+        decode_message(padded)
+    outcomes = decode_and_normalize([payloads[0], padded, *payloads[2:]], SchemaSource())
+    assert isinstance(outcomes[1], InvalidMessage)
+    assert outcomes[1].reason == full.value.reason
+    for good, outcome in zip(payloads, outcomes, strict=True):
+        if good is not payloads[1]:
+            assert not isinstance(outcome, InvalidMessage)
+            assert same_record(outcome[0], full_decode(good)[0])

@@ -13,18 +13,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from antares_devkit.models import DevkitAlert
+from antares_devkit.utils import filter_report
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.decode import normalize as normalize_module
 from lsst_alert_pipeline.decode.formats import DecodedAlert, decode_message
-from lsst_alert_pipeline.decode.normalize import AlertRecord, normalize, normalize_locus
+from lsst_alert_pipeline.decode.normalize import AlertRecord, normalize
 from lsst_alert_pipeline.filter import antares_extendedness_filter as extfilter
 from lsst_alert_pipeline.filter.devkit_locus import build_locus
 from lsst_alert_pipeline.filter.devkit_run import load_filter, run_filter, run_on_alert
 
+from .antares_loci import edited, lsst_wire_packets
 from .conftest import real_files
 
 FILTER_FILE = Path(extfilter.__file__)
@@ -82,9 +84,15 @@ def test_devkit_passes_real_alerts_by_sssource_and_finite_extendedness(
         assert found["extfilter_extendedness_max"] == record.extendednessMax
         assert found["extfilter_extendedness_count"] == record.extendednessCount
         assert found["extfilter_has_sssource"] == int(record.hasSSSource)
-        assert found["extfilter_dia_source_id"] == record.diaSourceId
+        assert found["extfilter_dia_source_id"] == str(record.diaSourceId)
+        assert found["extfilter_dia_object_id"] == str(record.diaObjectId)
+        assert found["extfilter_alert_id"] == f"lsst_diaSource:{record.diaSourceId}"
+        assert (found["extfilter_ra"], found["extfilter_dec"]) == (record.ra, record.dec)
         assert found["extfilter_mjd"] == record.mjd
         assert found["extfilter_band"] == record.filterName
+        assert found.get("extfilter_ps_flux") == record.psFlux
+        assert found.get("extfilter_snr") == record.snr
+        assert found.get("extfilter_reliability") == record.reliability
         assert found["extfilter_ss_object_id"] == (
             "" if record.ssObjectId is None else str(record.ssObjectId))
 
@@ -97,29 +105,6 @@ def test_filter_statistics_equal_normalize_for_every_real_alert(alerts) -> None:
                     record.extendednessCount)
         assert (stats or (None, None, None, 0)) == expected, path
         assert extfilter.locus_has_sssource(locus) == record.hasSSSource, path
-
-
-def test_passing_locus_properties_read_back_by_the_consumer(alerts) -> None:
-    alert = alert_with(alerts, has_sssource=True, finite=True)
-    locus = build_locus(alert.record, alert.schema_version)
-    assert extfilter.LsstExtendednessFilter().run(locus).status == "Succeeded"
-    message = {"id": locus.id, "ra": locus.ra, "dec": locus.dec,
-               "properties": locus.properties, "tags": sorted(locus.tags)}
-    received, sent = normalize_locus(message), normalize(alert)
-    for name in ("diaSourceId", "mjd", "filterName", "psFlux", "psFluxErr", "extendednessMedian",
-                 "extendednessMin", "extendednessMax", "extendednessCount", "ssObjectId",
-                 "hasSSSource"):
-        assert getattr(received, name) == getattr(sent, name), name
-
-
-# --- declarations the DevKit and the consumer rely on ----------------------------------------
-
-
-def test_every_extfilter_name_the_consumer_reads_is_declared() -> None:
-    declared = {prop["name"] for prop in extfilter.LsstExtendednessFilter.OUTPUT_LOCUS_PROPERTIES}
-    read = {name for names in normalize_module.LOCUS_PROPERTIES.values() for name in names
-            if name.startswith("extfilter_")}
-    assert read and read <= declared
 
 
 def test_declarations_follow_the_devkit_shape() -> None:
@@ -189,34 +174,58 @@ def test_sssource_requirement_reasons() -> None:
 # --- what counts as a solar-system association -----------------------------------------------
 
 
+def lsst_alert(properties: dict) -> DevkitAlert:
+    return DevkitAlert(id="lsst_diaSource:1", mjd=61000.0,
+                       properties={"ant_survey": 4, **properties})
+
+
 @pytest.mark.parametrize("value", [0, "0", None, float("nan"), ""])
 def test_ss_object_id_zero_means_no_association(value) -> None:
     assert not extfilter.has_ss_object_id(value)
-    assert not extfilter.sssource_in_properties({extfilter.SS_OBJECT_ID: value})
+    decided = extfilter.solar_system_association(lsst_alert({extfilter.SS_OBJECT_ID: value}))
+    assert decided == (False, f"none (ssObjectId {value!r})")
 
 
-def test_ss_object_id_string_zero_on_a_real_sso_alert_leaves_no_association(alerts) -> None:
-    alert = alert_with(alerts, has_sssource=True, finite=True)
-    locus = build_locus(alert.record, alert.schema_version)
-    assert extfilter.locus_has_sssource(locus)
-    locus.alert.properties[extfilter.SS_OBJECT_ID] = "0"
-    locus.alert.non_persistent_properties.clear()
-    assert not extfilter.locus_has_sssource(locus)
-    locus.alert.properties[extfilter.SS_OBJECT_ID] = 0
-    assert not extfilter.locus_has_sssource(locus)
+def test_the_triggering_alerts_ss_object_id_decides_and_says_so() -> None:
+    alert = lsst_alert({extfilter.SS_OBJECT_ID: 3068394365163438083})
+    assert extfilter.solar_system_association(alert) == (True, "ssObjectId 3068394365163438083")
+    assert extfilter.solar_system_association(lsst_alert({})) == (False, "none (no ssObjectId)")
 
 
-def test_sssource_found_in_raw_packet_and_in_solar_system_tags(alerts) -> None:
-    sso = alert_with(alerts, has_sssource=True, finite=True)
-    locus = build_locus(sso.record, sso.schema_version)
-    locus.alert.properties[extfilter.SS_OBJECT_ID] = 0
-    assert extfilter.sssource_in_raw_packet(locus.alert.non_persistent_properties)
-    assert extfilter.locus_has_sssource(locus)
-    plain = alert_with(alerts, has_sssource=False, finite=True)
-    locus = build_locus(plain.record, plain.schema_version)
-    assert not extfilter.locus_has_sssource(locus)
+def plain_locus():
+    """The DevKit locus of a packet with no solar-system association and finite extendedness."""
+    for payload in lsst_wire_packets():
+        alert = decode_message(payload)[0]
+        if alert.record["diaSource"].get("ssObjectId") in (0, None):
+            return build_locus(decode_message(edited(payload, extendedness=0.3))[0].record,
+                               alert.schema_version)
+    raise AssertionError("no packet without a solar-system association")
+
+
+def test_a_ztf_sso_tag_on_the_locus_does_not_pass_an_lsst_alert_without_ssobjectid() -> None:
+    locus = plain_locus()
+    assert locus.alert.properties[extfilter.SS_OBJECT_ID] == 0
+    # The locus also holds a ZTF alert that ANTARES's `sso` filter tagged, on an earlier night.
+    ztf = DevkitAlert(id="ztf_candidate:1", mjd=locus.alerts[0].mjd - 400,
+                      properties={"ant_survey": 1, "ztf_ssnamenr": "12345", "ant_mag": 19.0})
+    locus.alerts.insert(0, ztf)
+    locus.tag("sso_candidates")
     locus.tag("sso_confirmed")
-    assert extfilter.locus_has_sssource(locus)
+    report = filter_report(extfilter.LsstExtendednessFilter(), locus)
+    assert report["new_tags"] == [] and report["new_locus_properties"] == []
+    from lsst_alert_pipeline.filter.devkit_run import run_on_locus
+
+    result = run_on_locus(extfilter.LsstExtendednessFilter(), locus, "ztf-tagged", 1)
+    assert (result.outcome, result.reason) == ("failed", "no SSSource")
+    assert result.sso == "none (ssObjectId 0)"
+
+
+def test_an_sssource_under_an_undocumented_key_is_not_read() -> None:
+    locus = plain_locus()
+    locus.alert.non_persistent_properties["lsst_ssSource"] = {"ssObjectId": 21163624394469969}
+    locus.alert.properties["lsst_ssSource_ssObjectId"] = 21163624394469969
+    report = filter_report(extfilter.LsstExtendednessFilter(), locus)
+    assert report["new_tags"] == []
 
 
 # --- the file ANTARES loads ------------------------------------------------------------------
@@ -323,3 +332,73 @@ def test_decision_ignores_order_and_non_finite_values(values, junk, has_sssource
     median = statistics.median(values)
     expected = has_sssource and 0.25 <= median <= 0.75 and min(values) >= 0.1 and max(values) <= 0.9
     assert plain[0] is expected
+
+
+# --- filter-test says what decided the association, and whether the filter is ready ---------
+
+
+@pytest.fixture
+def packet_folder(tmp_path: Path) -> Path:
+    """Rubin packets (real when available, simulated otherwise) as files."""
+    folder = tmp_path / "packets"
+    folder.mkdir()
+    for index, payload in enumerate(lsst_wire_packets()):
+        (folder / f"{index}.wire").write_bytes(payload)
+    return folder
+
+
+def test_filter_test_reports_which_ss_object_id_decided(packet_folder: Path) -> None:
+    done = CliRunner().invoke(main, ["filter-test", "--json", str(packet_folder)])
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines
+    for line in lines:
+        record = normalize(decode_message((packet_folder / Path(line["path"]).name)
+                                          .read_bytes())[0])
+        expected = (f"ssObjectId {record.ssObjectId}" if record.ssObjectId is not None
+                    else "none (ssObjectId 0)")
+        assert line["sso"] == expected
+    plain = CliRunner().invoke(main, ["filter-test", str(packet_folder)])
+    assert all("; sso: ssObjectId " in line or "; sso: none (ssObjectId 0)" in line
+               for line in plain.stdout.splitlines()[:-1])
+
+
+def test_filter_test_warns_while_slack_channel_is_the_placeholder(packet_folder: Path,
+                                                                  tmp_path: Path) -> None:
+    done = CliRunner().invoke(main, ["filter-test", str(packet_folder)])
+    assert done.exit_code == 0
+    assert "SLACK_CHANNEL is '#your-channel'" in done.stderr
+    assert extfilter.LsstExtendednessFilter.SLACK_CHANNEL == "#your-channel"
+    edited_copy = tmp_path / "my_filter.py"
+    edited_copy.write_text(FILTER_FILE.read_text().replace(
+        'SLACK_CHANNEL = "#your-channel"', 'SLACK_CHANNEL = "#my-team-alerts"'))
+    done = CliRunner().invoke(main, ["filter-test", "--filter", str(edited_copy),
+                                     str(packet_folder)])
+    assert done.exit_code == 0 and "SLACK_CHANNEL" not in done.stderr
+    unset = tmp_path / "unset_filter.py"
+    unset.write_text("from antares_devkit.models import BaseFilter\n\n\n"
+                     "class Unset(BaseFilter):\n    TRIGGERING_SURVEY = 'lsst'\n\n"
+                     "    def _run(self, locus):\n        pass\n")
+    done = CliRunner().invoke(main, ["filter-test", "--filter", str(unset), str(packet_folder)])
+    assert "Unset.SLACK_CHANNEL is unset" in done.stderr
+
+
+# --- negative difference fluxes ----------------------------------------------------------------
+
+
+def test_a_negative_psf_flux_keeps_its_sign_in_the_filters_property(monkeypatch) -> None:
+    monkeypatch.setattr(extfilter, "REQUIRE_SSSOURCE", False)
+    locus = plain_locus()
+    locus.alert.properties["lsst_diaSource_psfFlux"] = -1234.5
+    assert extfilter.evaluate(locus)[2]["ps_flux"] == -1234.5
+
+
+def test_a_flux_reported_positive_with_is_negative_set_gets_its_sign_back(monkeypatch) -> None:
+    """Rubin's guide to reading alerts from ANTARES: its properties may report a negative flux
+    as a positive value with isNegative set."""
+    monkeypatch.setattr(extfilter, "REQUIRE_SSSOURCE", False)
+    locus = plain_locus()
+    locus.alert.properties["lsst_diaSource_psfFlux"] = 1234.5
+    locus.alert.properties[extfilter.IS_NEGATIVE] = True
+    assert extfilter.evaluate(locus)[2]["ps_flux"] == -1234.5
+    locus.alert.properties[extfilter.IS_NEGATIVE] = False
+    assert extfilter.evaluate(locus)[2]["ps_flux"] == 1234.5

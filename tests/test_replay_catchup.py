@@ -1,7 +1,7 @@
 """Catching up means lag 0, replays add nothing, retention loss is reported (real test broker).
 
 Every test here produces one record per batch: Tansu 0.6's high watermark is only exact then
-(DESIGN.md, test infrastructure). The consumer itself is written for real Kafka semantics."""
+(CONTRIBUTING.md, The test broker). The consumer itself is written for real Kafka semantics."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.simulate.packets import encode_wire, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 from .alerts import csv_rows
 

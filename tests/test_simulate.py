@@ -21,8 +21,7 @@ from lsst_alert_pipeline.decode.normalize import normalize
 from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema, schema_id_for
 from lsst_alert_pipeline.decode.times import day_obs
 from lsst_alert_pipeline.demo import run_demo
-from lsst_alert_pipeline.simulate.cutouts import CutoutWcs
-from lsst_alert_pipeline.simulate.packets import (
+from lsst_alert_pipeline.simulate import (
     encode_body,
     encode_wire,
     make_cutout,
@@ -32,6 +31,7 @@ from lsst_alert_pipeline.simulate.packets import (
     write_container,
     write_wire_files,
 )
+from lsst_alert_pipeline.simulate.cutouts import CutoutWcs
 
 
 def is_solar_system(alert: dict[str, Any]) -> bool:

@@ -69,7 +69,8 @@ def test_simulate_publishes_wire_messages_keyed_by_dia_source_id(broker: str) ->
     assert result.exit_code == 0, result.output
     consumer = Consumer({"bootstrap.servers": broker, "group.id": "simulate-test",
                          "enable.auto.commit": False})
-    # Explicit assignment: a consumer group takes ~20 s to form on Tansu (DESIGN.md).
+    # Explicit assignment: a consumer group takes ~20 s to form on Tansu (CONTRIBUTING.md,
+    # The test broker).
     consumer.assign([TopicPartition(topic, 0, 0)])
     messages = []
     deadline = time.monotonic() + 30

@@ -6,6 +6,7 @@ Secrets (passwords, API secrets) come from the environment or a file and are nev
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import tomllib
@@ -25,6 +26,11 @@ DEFAULT_CONFIG_FILE = "lsst_alerts.toml"
 # Read by run_lsst_consumer.sh (and CONFIG by load()), not settings of their own.
 WRAPPER_VARIABLES = {"CONFIG", "HOME", "VENV"}
 PLACEHOLDER_BROKER = "your-kafka-broker"
+# The group id lsst_alert_consumer.py and the consumer defaults ship with.
+SHARED_GROUP_ID = "lsst-alert-consumer"
+# The filter file whose OUTPUT_TAG names the ANTARES stream (read as text: config imports nothing
+# above it in the flow).
+BUNDLED_FILTER = Path(__file__).parent / "filter" / "antares_extendedness_filter.py"
 
 
 @dataclass
@@ -56,6 +62,13 @@ class Settings:
     def schema_registry_url(self) -> str | None:
         value = self.kafka.get("schema.registry.url")
         return str(value) if value else None
+
+    @property
+    def source_label(self) -> str:
+        """Where alerts are read from, as the start-up log line says it."""
+        if self.from_paths:
+            return ", ".join(self.from_paths)
+        return f"{self.kafka.get('bootstrap.servers')} topics {', '.join(self.topics)}"
 
 
 SCALARS = {f.name: f for f in fields(Settings)
@@ -185,21 +198,46 @@ def load(config_file: Path | None = None, environ: dict[str, str] | None = None,
     return settings
 
 
+def filter_output_tag(path: Path = BUNDLED_FILTER) -> str:
+    """OUTPUT_TAG as the filter file sets it, read without importing the file (and the DevKit)."""
+    try:
+        tree = ast.parse(path.read_text(), str(path))
+    except (OSError, SyntaxError) as exc:
+        raise ConfigurationError(f"cannot read OUTPUT_TAG from the filter {path}: {exc}") from exc
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and any(isinstance(target, ast.Name)
+                                                 and target.id == "OUTPUT_TAG"
+                                                 for target in node.targets)
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            return node.value.value
+    raise ConfigurationError(f"the filter {path} sets no OUTPUT_TAG = \"...\" at its top level")
+
+
 def apply_preset(settings: Settings) -> None:
-    """The ANTARES preset: SASL_SSL + PLAIN, antares-client's CA certificate, `client.` topics."""
+    """The ANTARES preset: what antares-client's KafkaStreamingClient uses (SASL_SSL + PLAIN, its
+    CA certificate and bootstrap server, `client.` topics, the host name as group id), reading
+    the stream named by the filter's OUTPUT_TAG unless a topic was given."""
     if settings.preset is None:
         return
     if settings.preset not in PRESETS:
         raise ConfigurationError(
             f"preset = {settings.preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
-    from antares_client.stream import KafkaStreamingClient as Antares
+    from . import antares_adapter as antares
 
-    defaults = {"bootstrap.servers": Antares._DEFAULT_BOOTSTRAP_SERVER,
-                "ssl.ca.location": str(Antares._DEFAULT_SSL_CA_LOCATION),
-                **Antares._DEFAULT_OPTIONS}
+    defaults = {"bootstrap.servers": antares.DEFAULT_BOOTSTRAP_SERVER,
+                "ssl.ca.location": str(antares.DEFAULT_SSL_CA_LOCATION),
+                **antares.DEFAULT_OPTIONS}
+    # The shipped placeholders (lsst_alert_consumer.py's too) are for a broker of one's own.
+    if PLACEHOLDER_BROKER in str(settings.kafka.get("bootstrap.servers", "")):
+        del settings.kafka["bootstrap.servers"]
     for key, value in defaults.items():
         settings.kafka.setdefault(key, value)
-    prefix = Antares._TOPIC_PREFIX
+    # On ANTARES a shared group name would split one user's stream with strangers.
+    if settings.kafka.get("group.id") in (None, "", SHARED_GROUP_ID):
+        settings.kafka["group.id"] = antares.default_group_id()
+    if settings.topics in ([], [DEFAULT_TOPIC]):
+        settings.topics = [filter_output_tag()]
+    prefix = antares.TOPIC_PREFIX
     settings.topics = [t if t.startswith(prefix) else prefix + t for t in settings.topics]
 
 

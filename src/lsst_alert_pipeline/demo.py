@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
-from .decode.formats import decode_message
+from .decode.batch import decode_packet_files
 from .decode.normalize import AlertRecord, normalize
 from .decode.schemas import latest_version
 from .errors import InvalidMessage
 from .pipeline import consume as consumer
 from .pipeline.progress import Progress
 from .pipeline.run import RunSummary
-from .simulate.packets import iter_wire_files, simulate_alerts
+from .simulate import iter_wire_files, simulate_alerts
 
 DEMO_COUNT = 3_000
 DEMO_SEED = 20260305  # the simulated night's dayObs: same demo, same bytes, every time
@@ -72,12 +72,10 @@ def filter_stage(paths: list[Path], filtered: Path, log: Log) -> tuple[
     passed: list[AlertRecord] = []
     reasons: Counter[str] = Counter()
     bad = 0
-    for path in paths:
-        try:
-            alerts = decode_message(path.read_bytes())
-        except InvalidMessage as exc:
+    for path, alerts in decode_packet_files(paths):
+        if isinstance(alerts, InvalidMessage):
             bad += 1
-            log(f"bad file {path}: {exc.reason}")
+            log(f"bad file {path}: {alerts.reason}")
             continue
         for alert in alerts:
             record = normalize(alert)

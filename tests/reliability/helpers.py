@@ -19,8 +19,9 @@ from lsst_alert_pipeline import config
 from lsst_alert_pipeline.config import Settings
 from lsst_alert_pipeline.decode.formats import decode_message
 from lsst_alert_pipeline.decode.normalize import normalize
+from lsst_alert_pipeline.decode.schemas import latest_version
 from lsst_alert_pipeline.pipeline.outputdir import TEMP_PREFIX
-from lsst_alert_pipeline.simulate.packets import encode_wire, latest_version, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 from ..alerts import csv_rows
 from .figures import FIGURES

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 
 from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.decode.formats import MAX_LOCUS_BYTES, decode_message
-from lsst_alert_pipeline.decode.schemas import bundled_versions, schema_id_for
+from lsst_alert_pipeline.decode.schemas import bundled_versions, latest_version, schema_id_for
 from lsst_alert_pipeline.filter.relay import locus_message
 from lsst_alert_pipeline.pipeline import consume as consumer
-from lsst_alert_pipeline.simulate.packets import encode_wire, latest_version, simulate_alerts
+from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 from lsst_alert_pipeline.sinks.cutouts import MAX_CUTOUT_BYTES
 
 from ..alerts import csv_rows

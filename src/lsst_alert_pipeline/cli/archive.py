@@ -16,7 +16,6 @@ import click
 
 from .. import exitcodes
 from ..ops.query import EXAMPLES, QueryError
-from . import main
 
 FORMATS = click.Choice(["table", "csv", "json"])
 TABLE_CELL_WIDTH = 40
@@ -80,7 +79,7 @@ def _fail(exc: QueryError) -> None:
     sys.exit(exitcodes.CONFIG_ERROR)
 
 
-@main.command(epilog=f"\b\nExamples:\n{_EXAMPLE_TEXT}")
+@click.command(epilog=f"\b\nExamples:\n{_EXAMPLE_TEXT}")
 @click.argument("sql")
 @_output_dir_option()
 @click.option("--format", "form", type=FORMATS, default="table", show_default=True)
@@ -102,7 +101,7 @@ def query(sql: str, output_dir: Path, form: str) -> None:
     print_rows(result.columns, result.rows, form)
 
 
-@main.command()
+@click.command()
 @click.argument("dia_object_id", type=int)
 @_output_dir_option()
 @click.option("--format", "form", type=FORMATS, default="table", show_default=True)
@@ -118,7 +117,7 @@ def lightcurve(dia_object_id: int, output_dir: Path, form: str, plot: Path | Non
     Example:
       lsst-alerts lightcurve 170094456248729605 --plot lc.png
     """
-    from ..ops.lightcurve import COLUMNS, light_curve
+    from ..look.lightcurve import COLUMNS, light_curve
 
     try:
         points = light_curve(output_dir, dia_object_id)
@@ -137,7 +136,7 @@ def lightcurve(dia_object_id: int, output_dir: Path, form: str, plot: Path | Non
         click.echo(f"wrote {plot}", err=True)
 
 
-@main.command()
+@click.command()
 @_output_dir_option()
 @click.option("--date", metavar="YYYY-MM-DD", help="Only this night (dayObs).")
 def compact(output_dir: Path, date: str | None) -> None:

@@ -5,6 +5,9 @@ fields before prvDiaSources), which also gives the number of prvDiaSources. Ligh
 on by fastavro from there; alerts with a long history go to polars in one columnar batch per
 schema (columnar.py). Both hand the same record shape to normalize_rubin, so both paths give the
 same AlertRecord as a full decode (tests/test_decode_batch.py checks every real packet).
+Every command that reads alerts decodes here: decode_files for records (inspect, consume),
+decode_packet_files / decode_packets for the whole packet the DevKit locus needs (filter-test,
+relay, the demo).
 """
 
 from __future__ import annotations
@@ -13,24 +16,27 @@ import copy
 import functools
 import io
 import logging
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import fastavro
 
 from ..errors import InvalidMessage
+from ..sources.files import alert_files
 from .columnar import (
     CUTOUT_FIELDS,
     NEEDED_AFTER_TRIGGER,
     container_header,
-    inline_named_types,
     read_after_trigger,
     read_whole,
     tails_of,
 )
-from .formats import decode_message, detect_format, wire_schema_id
+from .formats import DecodedAlert, decode_message, detect_format, wire_schema_id
 from .normalize import AlertRecord, normalize, normalize_rubin
-from .schemas import SchemaSource, bundled_schema, bundled_versions
+from .schemas import SchemaSource, bundled_schema, bundled_versions, inline_named_types
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +47,11 @@ COLUMNAR_GROUP = 8
 # Where a record's extra holds (the batch's whole-packet frame of its version, its row), when
 # decode_and_normalize was asked to read packets whole (the archive is on).
 WHOLE_PACKET = "whole_packet"
+# Files read and decoded at a time: enough for the columnar groups, ~1 MB each when heavy.
+FILE_BATCH = 64
 
 Outcome = list[AlertRecord] | InvalidMessage
+Packets = list[DecodedAlert] | InvalidMessage
 
 
 @dataclass(frozen=True)
@@ -172,9 +181,13 @@ def _whole_batch(version: str, light: list[tuple[int, Any]],
         rows = {index: row for row, (index, _) in enumerate(order)}
         _, columns = container_header(version)
         tails = tails_of(frame[[rows[index] for index, _ in heavy]], columns)
-        for (_, head), tail in zip(heavy, tails, strict=True):
+        for (index, head), tail in zip(heavy, tails, strict=True):
+            # The same checks as the columnar groups: enough rows, and the body ends with the
+            # fields read last (polars does not mind bytes left over).
             if len((tail["history"] or ((),))[0]) < head["_history"]:
                 raise ValueError("prvDiaSources shorter than its first block count")
+            if not payloads[index].endswith(encoded_tail(version, tail)):
+                raise ValueError("the Avro body does not end with the fields read last")
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # polars panics (pyo3 PanicException) on some corrupt bodies
@@ -212,16 +225,43 @@ def _one_by_one(payload: bytes, schemas: SchemaSource) -> Outcome:
         return exc
 
 
+@functools.cache
+def tail_schema(version: str) -> tuple[tuple[str, ...], Any]:
+    """The cutouts that end the alert (read_after_trigger returns them), and their schema: bytes
+    re-encode exactly, unlike floats, whose NaN payloads polars does not keep."""
+    schema = inline_named_types(bundled_schema(version))
+    _, columns = container_header(version)
+    tail: list[dict[str, Any]] = []
+    for field in reversed(schema["fields"]):
+        if field["name"] not in columns or not field["name"].startswith("cutout"):
+            break
+        tail.insert(0, field)
+    record = dict(schema, name=schema["name"] + "_tail", fields=tail)
+    return tuple(field["name"] for field in tail), fastavro.parse_schema(record, named_schemas={})
+
+
+def encoded_tail(version: str, values: dict[str, Any]) -> bytes:
+    """The Avro encoding of the alert's last fields, from the values read."""
+    names, schema = tail_schema(version)
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, schema, {name: values[name] for name in names})
+    return buffer.getvalue()
+
+
 def _columnar(version: str, items: list[tuple[int, dict[str, Any]]], payloads: list[bytes],
               outcomes: list[Outcome | None], schemas: SchemaSource) -> None:
     bodies = [head.pop("_body") for _, head in items]
     expected = [head.pop("_history") for _, head in items]
     try:
         tails = read_after_trigger(version, bodies)
-        for tail, count in zip(tails, expected, strict=True):
+        for tail, count, body in zip(tails, expected, bodies, strict=True):
             # The first array block already holds `count` rows: fewer means a misread body.
             if len((tail["history"] or ((),))[0]) < count:
                 raise ValueError("prvDiaSources shorter than its first block count")
+            # polars neither reports where a record ended nor minds bytes left in its block: the
+            # body must end with the fields read last (the cutouts), or it was misread.
+            if not body.endswith(encoded_tail(version, tail)):
+                raise ValueError("the Avro body does not end with the fields read last")
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # polars panics (pyo3 PanicException) on some corrupt bodies
@@ -235,3 +275,46 @@ def _columnar(version: str, items: list[tuple[int, dict[str, Any]]], payloads: l
         ids, values = tail.pop("history") or ((), ())
         outcomes[index] = [normalize_rubin({**head, **tail}, version,
                                            zip(ids, values, strict=True))]
+
+
+def decode_packets(payloads: list[bytes], schemas: SchemaSource | None = None) -> list[Packets]:
+    """Per payload, every alert it holds as a whole decoded packet, or the InvalidMessage saying
+    why it has none.
+
+    The DevKit locus (filter-test, relay, the demo) carries every field of every prvDiaSources
+    row as an ANTARES alert property, and a filter may read any of them: that needs the whole
+    packet, which decode_and_normalize's fast path deliberately skips. normalize() on a packet
+    gives its record from the decoded dict, without decoding it again."""
+    out: list[Packets] = []
+    for payload in payloads:
+        try:
+            out.append(decode_message(payload, schemas))
+        except InvalidMessage as exc:
+            out.append(exc)
+    return out
+
+
+def file_batches(paths: Iterable[str | os.PathLike[str]], batch_size: int = FILE_BATCH
+                 ) -> Iterator[tuple[list[Path], list[bytes]]]:
+    """The alert files named (folders searched, sorted), read `batch_size` at a time."""
+    files = list(alert_files(paths))
+    for start in range(0, len(files), batch_size):
+        chosen = files[start:start + batch_size]
+        yield chosen, [path.read_bytes() for path in chosen]
+
+
+def decode_files(paths: Iterable[str | os.PathLike[str]], schemas: SchemaSource | None = None,
+                 batch_size: int = FILE_BATCH) -> Iterator[tuple[Path, Outcome]]:
+    """Each alert file with its normalized records, or the InvalidMessage saying why it has none,
+    decoded in batches by decode_and_normalize (the consumer's decoder)."""
+    schemas = schemas or SchemaSource()
+    for files, payloads in file_batches(paths, batch_size):
+        yield from zip(files, decode_and_normalize(payloads, schemas), strict=True)
+
+
+def decode_packet_files(paths: Iterable[str | os.PathLike[str]],
+                        schemas: SchemaSource | None = None,
+                        batch_size: int = FILE_BATCH) -> Iterator[tuple[Path, Packets]]:
+    """Each alert file with its whole decoded packets (see decode_packets), or why it has none."""
+    for files, payloads in file_batches(paths, batch_size):
+        yield from zip(files, decode_packets(payloads, schemas), strict=True)

@@ -4,19 +4,18 @@ Schemaless wire payloads that share a schema are wrapped into one in-memory Avro
 (header with the schema, one block per payload, sync markers) and read with `polars.read_avro`,
 projected to the columns the CSV path needs. Measured on the real v10 variable stars: ~15x
 bare fastavro; on history-light alerts it is ~0.5x, hence the per-message routing in
-decode_batch.py (DESIGN.md, performance facts).
+batch.py (docs/formats.md, Decoding speed).
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import os
 import tempfile
 from typing import Any
 
-from .schemas import bundled_schema
+from .schemas import bundled_schema, inline_named_types
 
 SYNC_MARKER = b"LSSTalertsSYNC16"
 # What the CSV path reads past the triggering diaSource (read by fastavro from the prefix).
@@ -36,52 +35,6 @@ def zigzag(value: int) -> bytes:
         else:
             out.append(low)
             return bytes(out)
-
-
-def inline_named_types(schema: Any) -> Any:
-    """The schema with every reference to a named type replaced by a renamed copy of it.
-
-    polars rejects a schema that refers to a type defined earlier (prvDiaSources items are
-    `lsst.vX_Y.diaSource`); names do not change the binary encoding, so copies are safe."""
-    defined: dict[str, Any] = {}
-    copies = [0]
-
-    def walk(node: Any, namespace: str) -> Any:
-        if isinstance(node, str):
-            key = node if "." in node else f"{namespace}.{node}"
-            target = defined.get(key) or defined.get(node)
-            if target is None:
-                return node
-            copies[0] += 1
-            renamed = copy.deepcopy(target)
-            renamed["name"] = f"{target['name'].split('.')[-1]}_copy{copies[0]}"
-            renamed.pop("namespace", None)
-            return walk(renamed, namespace)
-        if isinstance(node, list):
-            return [walk(branch, namespace) for branch in node]
-        if not isinstance(node, dict):
-            return node
-        kind = node.get("type")
-        if kind == "record":
-            space = node.get("namespace", namespace)
-            name = node["name"]
-            full = name if "." in name else f"{space}.{name}"
-            defined[full] = node
-            out = dict(node)
-            out["fields"] = [dict(field, type=walk(field["type"], space))
-                             for field in node["fields"]]
-            return out
-        if kind == "array":
-            return dict(node, items=walk(node["items"], namespace))
-        if kind == "map":
-            return dict(node, values=walk(node["values"], namespace))
-        if isinstance(kind, dict | list) or (isinstance(kind, str) and (
-                kind in defined or f"{namespace}.{kind}" in defined)):
-            return dict(node, type=walk(kind, namespace))
-        return node
-
-    root = schema.get("namespace", "") if isinstance(schema, dict) else ""
-    return walk(copy.deepcopy(schema), root)
 
 
 @functools.cache

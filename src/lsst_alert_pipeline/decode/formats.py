@@ -1,6 +1,6 @@
 """Turn the bytes of one message or file into decoded alerts, choosing the format by leading bytes.
 
-Formats (DESIGN.md, wire formats): Confluent wire format (0x00 + uint32 schema id + schemaless
+Formats (docs/formats.md, Wire formats): Confluent wire format (0x00 + uint32 schema id + schemaless
 Avro), Avro Object Container Files, and ANTARES locus messages (zlib-compressed BSON). Anything
 else raises InvalidMessage carrying the bytes and the reason.
 """
@@ -196,11 +196,9 @@ def _bson_loads(raw: bytes) -> dict[str, Any]:
 
 def _locus_fields(document: dict[str, Any], payload: bytes) -> dict[str, Any]:
     """Validate a locus with antares-client's own message models and flatten the old variant."""
-    from antares_client._stream.schema.locus import (
-        LocusMessageToUsers,
-        OldMarshmallowLocusFromKafka,
-    )
     from pydantic import ValidationError
+
+    from ..antares_adapter import LocusMessageToUsers, OldMarshmallowLocusFromKafka
 
     try:
         if "data" in document:

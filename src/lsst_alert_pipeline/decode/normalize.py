@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import math
 import statistics
+import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,8 @@ CSV_FIELDS = (
     "extendednessMax",
 )
 RECORD_FIELDS = (*CSV_FIELDS, "ssObjectId", "hasSSSource")
+INSPECT_COLUMNS = ("alertId", "diaSourceId", "filterName", "mjd", "psFlux", "extendednessMedian",
+                   "extendednessMin", "extendednessMax", "hasSSSource")
 CUTOUT_KINDS = ("science", "template", "difference")
 
 
@@ -91,6 +95,18 @@ class AlertRecord:
         out["cutoutDifference"] = _length(self.cutoutDifference)
         return out
 
+    def inspect_row(self) -> str:
+        """The record as a row of `inspect`'s table (INSPECT_COLUMNS; floats to 6 digits)."""
+        return "  ".join(_cell(getattr(self, name)) for name in INSPECT_COLUMNS)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
 
 def _length(blob: bytes | None) -> int | None:
     return None if blob is None else len(blob)
@@ -137,7 +153,7 @@ def normalize(alert: DecodedAlert) -> AlertRecord:
 def normalize_rubin(record: dict[str, Any], version: str | None,
                     history: Iterable[tuple[Any, Any]] | None = None) -> AlertRecord:
     """The record of a Rubin alert; `history` gives the prvDiaSources' (diaSourceId,
-    extendedness) pairs when the caller read them as columns (decode_batch.py)."""
+    extendedness) pairs when the caller read them as columns (batch.py)."""
     source = record.get("diaSource")
     if not isinstance(source, dict):
         raise InvalidMessage("Rubin alert has no diaSource record")
@@ -241,38 +257,76 @@ def _ztf_stamp(stamp: Any) -> bytes | None:
     return out
 
 
-# Where each field is found in an ANTARES locus message, first match wins: the properties our
-# filter sets (antares_extendedness_filter.py), then ANTARES's own alert properties.
-LOCUS_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "diaSourceId": ("extfilter_dia_source_id", "lsst_diaSource_diaSourceId"),
-    "diaObjectId": ("extfilter_dia_object_id", "lsst_diaSource_diaObjectId"),
-    "ra": ("lsst_diaSource_ra", "ant_ra"),
-    "dec": ("lsst_diaSource_dec", "ant_dec"),
-    "mjd": ("extfilter_mjd", "lsst_diaSource_midpointMjdTai", "ant_mjd"),
-    "filterName": ("extfilter_band", "lsst_diaSource_band", "ant_passband"),
-    "psFlux": ("extfilter_ps_flux", "lsst_diaSource_psfFlux"),
-    "psFluxErr": ("extfilter_ps_flux_err", "lsst_diaSource_psfFluxErr"),
-    "extendednessMedian": ("extfilter_extendedness_median",),
-    "extendednessMin": ("extfilter_extendedness_min",),
-    "extendednessMax": ("extfilter_extendedness_max",),
-    "extendednessCount": ("extfilter_extendedness_count",),
-    "ssObjectId": ("extfilter_ss_object_id", "lsst_diaSource_ssObjectId"),
-    "hasSSSource": ("extfilter_has_sssource",),
-    "snr": ("lsst_diaSource_snr",),
-    "reliability": ("lsst_diaSource_reliability",),
+# Where each field is in an ANTARES locus message: only in the properties our filter set from the
+# triggering alert (antares_extendedness_filter.py). A stream message holds the locus alone, never
+# an alert's own properties (docs/antares.md).
+LOCUS_PROPERTIES: dict[str, str] = {
+    "diaSourceId": "extfilter_dia_source_id",
+    "diaObjectId": "extfilter_dia_object_id",
+    "ra": "extfilter_ra",
+    "dec": "extfilter_dec",
+    "mjd": "extfilter_mjd",
+    "filterName": "extfilter_band",
+    "psFlux": "extfilter_ps_flux",
+    "psFluxErr": "extfilter_ps_flux_err",
+    "extendednessMedian": "extfilter_extendedness_median",
+    "extendednessMin": "extfilter_extendedness_min",
+    "extendednessMax": "extfilter_extendedness_max",
+    "extendednessCount": "extfilter_extendedness_count",
+    "ssObjectId": "extfilter_ss_object_id",
+    "hasSSSource": "extfilter_has_sssource",
+    "snr": "extfilter_snr",
+    "reliability": "extfilter_reliability",
 }
+ANTARES_ALERT_ID = "extfilter_alert_id"
 
 
-def _first(properties: dict[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = finite(properties.get(name))
-        if value is not None:
-            return value
-    return None
+class LocusGaps:
+    """How many loci of a run lacked which extfilter_* properties (logged once per run)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loci = 0
+        self.with_gaps = 0
+        self.centroid_positions = 0
+        self.missing: Counter[str] = Counter()
+
+    def note(self, missing: list[str], centroid_used: bool) -> None:
+        with self.lock:
+            self.loci += 1
+            self.with_gaps += bool(missing)
+            self.centroid_positions += centroid_used
+            self.missing.update(missing)
+
+    def line(self) -> str | None:
+        """One log line on the loci noted since the last call that lacked properties; resets."""
+        with self.lock:
+            loci, with_gaps, centroid, missing = (self.loci, self.with_gaps,
+                                                  self.centroid_positions, self.missing)
+            self.loci = self.with_gaps = self.centroid_positions = 0
+            self.missing = Counter()
+        if not with_gaps:
+            return None
+        absent = ", ".join(f"{name} {count:,}" for name, count in sorted(missing.items()))
+        line = f"{with_gaps:,} of {loci:,} ANTARES loci lacked extfilter_* properties ({absent})"
+        line += ": their cells are blank"
+        if centroid:
+            line += (f"; {centroid:,} had no extfilter_ra/extfilter_dec (sent by an older version "
+                     "of the filter), so their ra/dec are the locus centroid, not the DIASource's")
+        return line
 
 
-def _as_int(value: Any) -> Any:
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+LOCUS_GAPS = LocusGaps()
+
+
+def locus_gaps_line() -> str | None:
+    """What LocusGaps.line says about the loci normalized since the last call."""
+    return LOCUS_GAPS.line()
+
+
+def _exact_int(value: Any) -> Any:
+    """An id sent as text (or int) as the exact int; anything else as it came, for the error."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -280,24 +334,27 @@ def _as_int(value: Any) -> Any:
 
 
 def normalize_locus(locus: dict[str, Any]) -> AlertRecord:
-    """A locus message as far as its properties carry the fields; cutouts come from the REST API."""
+    """A locus message, from the extfilter_* properties only; cutouts come from the REST API."""
     properties = locus.get("properties") or {}
-    value = {name: _first(properties, names) for name, names in LOCUS_PROPERTIES.items()}
-    dia_source_id = _as_int(value["diaSourceId"])
-    ss_object_id = _as_int(value["ssObjectId"])
-    if ss_object_id in (0, "0"):
+    value = {name: finite(properties.get(prop)) for name, prop in LOCUS_PROPERTIES.items()}
+    missing = sorted(prop for name, prop in LOCUS_PROPERTIES.items() if value[name] is None)
+    centroid_used = value["ra"] is None or value["dec"] is None
+    if centroid_used:
+        value["ra"], value["dec"] = finite(locus.get("ra")), finite(locus.get("dec"))
+    LOCUS_GAPS.note(missing, centroid_used)
+    dia_source_id = _exact_int(value["diaSourceId"])
+    ss_object_id = _exact_int(value["ssObjectId"])
+    if ss_object_id in (0, "0", ""):
         ss_object_id = None
     has_ss_source = value["hasSSSource"]
     if has_ss_source is None:
-        has_ss_source = ss_object_id is not None or any(
-            "ssSource" in name or "ssObject_" in name for name in properties
-        )
+        has_ss_source = ss_object_id is not None
     return AlertRecord(
         alertId=dia_source_id,
         diaSourceId=dia_source_id,
-        diaObjectId=_as_int(value["diaObjectId"]),
-        ra=value["ra"] if value["ra"] is not None else finite(locus.get("ra")),
-        dec=value["dec"] if value["dec"] is not None else finite(locus.get("dec")),
+        diaObjectId=_exact_int(value["diaObjectId"]),
+        ra=value["ra"],
+        dec=value["dec"],
         mjd=value["mjd"],
         filterName=value["filterName"],
         psFlux=value["psFlux"],
@@ -312,5 +369,5 @@ def normalize_locus(locus: dict[str, Any]) -> AlertRecord:
         reliability=value["reliability"],
         survey="lsst",
         extra={"locusId": locus.get("id"), "tags": list(locus.get("tags") or []),
-               "antaresAlertId": properties.get("extfilter_alert_id")},
+               "antaresAlertId": properties.get(ANTARES_ALERT_ID)},
     )

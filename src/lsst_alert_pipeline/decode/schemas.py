@@ -1,11 +1,12 @@
 """Alert schemas: the versions bundled in lsst-alert-packet, a Schema Registry, and field names.
 
-Schemas are data looked up by version (see DESIGN.md, wire formats): the Confluent schema id of a
-Rubin alert is major*100 + minor (701, 900, 1000, 1101 ...).
+Schemas are data looked up by version (docs/formats.md, Schema versions and field names): the
+Confluent schema id of a Rubin alert is major*100 + minor (701, 900, 1000, 1101 ...).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -36,7 +37,8 @@ class FieldNames:
     ps_flux_err: str
 
 
-# v3/v4 used the APDB's older names; v5 renamed them (DESIGN.md, Rubin alert schema facts).
+# v3/v4 used the APDB's older names; v5 renamed them (docs/formats.md, Schema versions and field
+# names).
 OLD_NAMES = FieldNames(
     dec="decl", mjd="midPointTai", band="filterName", ps_flux="psFlux", ps_flux_err="psFluxErr"
 )
@@ -102,6 +104,87 @@ def parse(definition: dict[str, Any] | str) -> Any:
     if isinstance(definition, str):
         definition = json.loads(definition)
     return fastavro.parse_schema(definition, named_schemas={})
+
+
+NAMED_KINDS = ("record", "enum", "fixed")
+
+
+def full_name(name: str, namespace: str | None) -> str:
+    """An Avro name resolved against its namespace: a dotted name is already full."""
+    return name if "." in name or not namespace else f"{namespace}.{name}"
+
+
+def named_types(schema: Any) -> dict[str, dict[str, Any]]:
+    """Every named type (record, enum, fixed) a schema defines, by full name."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any, namespace: str) -> None:
+        if isinstance(node, list):
+            for branch in node:
+                walk(branch, namespace)
+        elif isinstance(node, dict):
+            kind = node.get("type")
+            if kind in NAMED_KINDS:
+                space = node.get("namespace", namespace)
+                found[full_name(node["name"], space)] = node
+                for child in node.get("fields", []):
+                    walk(child["type"], space)
+            elif kind == "array":
+                walk(node["items"], namespace)
+            elif kind == "map":
+                walk(node["values"], namespace)
+            elif isinstance(kind, dict | list):
+                walk(kind, namespace)
+
+    walk(schema, schema.get("namespace", "") if isinstance(schema, dict) else "")
+    return found
+
+
+def inline_named_types(schema: Any) -> Any:
+    """The schema with every reference to a named type replaced by a renamed copy of it.
+
+    polars rejects a schema that refers to a type defined earlier (prvDiaSources items are
+    `lsst.vX_Y.diaSource`), and the simulator encodes runs of an alert's fields as records of
+    their own, which must not refer to a type defined in another run. Names do not change the
+    binary encoding, so copies are safe."""
+    defined: dict[str, Any] = {}
+    copies = [0]
+
+    def walk(node: Any, namespace: str) -> Any:
+        if isinstance(node, str):
+            target = defined.get(full_name(node, namespace)) or defined.get(node)
+            if target is None:
+                return node
+            copies[0] += 1
+            renamed = copy.deepcopy(target)
+            renamed["name"] = f"{target['name'].split('.')[-1]}_copy{copies[0]}"
+            renamed.pop("namespace", None)
+            return walk(renamed, namespace)
+        if isinstance(node, list):
+            return [walk(branch, namespace) for branch in node]
+        if not isinstance(node, dict):
+            return node
+        kind = node.get("type")
+        if kind in NAMED_KINDS:
+            space = node.get("namespace", namespace)
+            defined[full_name(node["name"], space)] = node
+            if kind != "record":
+                return dict(node)
+            out = dict(node)
+            out["fields"] = [dict(field, type=walk(field["type"], space))
+                             for field in node["fields"]]
+            return out
+        if kind == "array":
+            return dict(node, items=walk(node["items"], namespace))
+        if kind == "map":
+            return dict(node, values=walk(node["values"], namespace))
+        if isinstance(kind, dict | list) or (isinstance(kind, str) and (
+                kind in defined or full_name(kind, namespace) in defined)):
+            return dict(node, type=walk(kind, namespace))
+        return node
+
+    root = schema.get("namespace", "") if isinstance(schema, dict) else ""
+    return walk(copy.deepcopy(schema), root)
 
 
 @functools.cache

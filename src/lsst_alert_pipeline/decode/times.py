@@ -1,4 +1,6 @@
-"""Rubin's time conventions in one place: MJD (TAI, days) to UTC, and dayObs, the observing night.
+"""Rubin's time conventions, their one home: MJD (TAI, days) to and from UTC, and dayObs.
+
+dayObs is the observing night (docs/formats.md, dayObs).
 
 TAI-UTC (37 s) is ignored throughout: it never moves an alert to another night or file name
 that a user would notice, and Rubin's own dayObs ignores it too.

@@ -1,11 +1,15 @@
 """ANTARES filter: LSST loci by DIASource extendedness and solar-system (SSSource) association.
 
 Upload this one file to ANTARES as it is: it imports only antares_devkit, numpy and the standard
-library. Tune the constants below, test locally with `lsst-alerts filter-test`, then submit.
+library. Tune the constants below, set SLACK_CHANNEL, test locally with `lsst-alerts filter-test`,
+then submit.
 
 A locus passes when the extendedness statistics of its LSST alerts (finite values only) fall in
-the bounds below and its solar-system association matches REQUIRE_SSSOURCE. A passing locus is
-tagged OUTPUT_TAG and gets the `extfilter_*` properties listed in OUTPUT_LOCUS_PROPERTIES.
+the bounds below and the solar-system association of its triggering LSST alert matches
+REQUIRE_SSSOURCE. A passing locus is tagged OUTPUT_TAG and gets the `extfilter_*` properties
+listed in OUTPUT_LOCUS_PROPERTIES: everything the consumer needs from the triggering alert,
+because an ANTARES stream message carries only the locus (its centroid, tags and properties),
+never the alert itself.
 """
 
 from __future__ import annotations
@@ -30,38 +34,56 @@ REQUIRE_SSSOURCE = True  # True = require SSSource, False = exclude SSSource
 # The tag a passing locus gets; its name is the ANTARES output stream's name.
 OUTPUT_TAG = "lsst_extendedness_sssource"
 
-# Tags that earlier ANTARES filters put on solar-system loci: the `sso` filter (SSOConfirmed,
-# antares_devkit/filters/sso) tags "sso_candidates" and its subset "sso_confirmed".
-SOLAR_SYSTEM_TAGS = ("sso_candidates", "sso_confirmed")
-
-# Where the raw alert packet's solar-system records may be exposed on the triggering alert
-# (DevkitAlert.non_persistent_properties holds packet parts ANTARES does not store).
-RAW_SOLAR_SYSTEM_KEYS = ("lsst_ssSource", "lsst_ssObject", "ssSource", "ssObject")
+# Where ANTARES reports this filter's errors: a channel of the ANTARES Slack or your Slack member
+# id. Every production filter sets one; `lsst-alerts filter-test` warns while it is this
+# placeholder.
+SLACK_CHANNEL = "#your-channel"
 
 # Rubin sets diaSource.ssObjectId to 0, not null, when there is no association; ANTARES's own
-# filters also guard against None and the string "0".
+# LSST filters (lsst_transient_quality_scimma) also guard against None and the string "0".
 NO_SS_OBJECT_IDS = (0, None, "0", "")
 
 LSST_SURVEY = "lsst"
 EXTENDEDNESS = "lsst_diaSource_extendedness"
 SS_OBJECT_ID = "lsst_diaSource_ssObjectId"
+IS_NEGATIVE = "lsst_diaSource_isNegative"
 
 PROPERTY_PREFIX = "extfilter_"
+# 64-bit ids are str: as int or float locus properties they can lose digits past 2**53 on their
+# way through ANTARES's JSON and search index.
 OUTPUT_LOCUS_PROPERTIES_SPEC = (
+    ("alert_id", "str", "ANTARES alert id of the triggering alert (its thumbnails' REST API key)."),
+    ("dia_source_id", "str", "diaSourceId of the triggering alert (a 64-bit integer as text)."),
+    ("dia_object_id", "str", "diaObjectId of the triggering alert (0 for solar-system alerts)."),
+    ("ss_object_id", "str", "ssObjectId of the triggering alert; empty when there is none."),
+    ("ra", "float", "Right ascension of the triggering DIASource (deg)."),
+    ("dec", "float", "Declination of the triggering DIASource (deg)."),
+    ("mjd", "float", "midpointMjdTai of the triggering alert."),
+    ("band", "str", "Band (filter) of the triggering alert."),
+    ("ps_flux", "float", "Difference-image PSF flux of the triggering alert (nJy, signed)."),
+    ("ps_flux_err", "float", "Error of that PSF flux (nJy)."),
+    ("snr", "float", "Signal-to-noise ratio of the triggering DIASource."),
+    ("reliability", "float", "Reliability score of the triggering DIASource."),
     ("extendedness_median", "float", "Median of the finite DIASource extendedness values."),
     ("extendedness_min", "float", "Smallest finite DIASource extendedness value."),
     ("extendedness_max", "float", "Largest finite DIASource extendedness value."),
     ("extendedness_count", "int", "Number of DIASources with a finite extendedness."),
     ("has_sssource", "int", "1 when the triggering alert has a solar-system association."),
-    ("alert_id", "str", "ANTARES alert id of the triggering alert (its thumbnails' REST API key)."),
-    ("dia_source_id", "int", "diaSourceId of the triggering alert."),
-    ("dia_object_id", "int", "diaObjectId of the triggering alert (0 for solar-system alerts)."),
-    ("mjd", "float", "midpointMjdTai of the triggering alert."),
-    ("band", "str", "Band (filter) of the triggering alert."),
-    ("ps_flux", "float", "PSF flux of the triggering alert (nJy)."),
-    ("ps_flux_err", "float", "PSF flux error of the triggering alert (nJy)."),
-    ("ss_object_id", "str", "ssObjectId of the triggering alert; empty when there is none."),
 )
+# Property names of the triggering alert to read each value from, first finite one wins (schema
+# v3/v4 and v5+ name some fields differently).
+ALERT_SOURCES = {
+    "dia_source_id": ("lsst_diaSource_diaSourceId",),
+    "dia_object_id": ("lsst_diaSource_diaObjectId",),
+    "ra": ("lsst_diaSource_ra", "ant_ra"),
+    "dec": ("lsst_diaSource_dec", "lsst_diaSource_decl", "ant_dec"),
+    "mjd": ("lsst_diaSource_midpointMjdTai", "lsst_diaSource_midPointTai", "ant_mjd"),
+    "band": ("lsst_diaSource_band", "lsst_diaSource_filterName", "ant_passband"),
+    "ps_flux": ("lsst_diaSource_psfFlux", "lsst_diaSource_psFlux"),
+    "ps_flux_err": ("lsst_diaSource_psfFluxErr", "lsst_diaSource_psFluxErr"),
+    "snr": ("lsst_diaSource_snr",),
+    "reliability": ("lsst_diaSource_reliability",),
+}
 
 
 def finite_values(values: Iterable[Any]) -> list[float]:
@@ -139,50 +161,49 @@ def has_ss_object_id(value: Any) -> bool:
     return not (isinstance(value, float) and not math.isfinite(value))
 
 
-def _present(record: Any) -> bool:
-    """Whether a packet record is there (a record whose every field is null counts as absent)."""
-    if record is None:
-        return False
-    if isinstance(record, Mapping):
-        return any(value is not None for value in record.values())
-    return bool(record)
+def id_text(value: Any) -> str | None:
+    """A 64-bit id as exact decimal text (ints and numeric text kept digit for digit)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        return text if text.lstrip("-").isdigit() else None
+    if isinstance(value, float):
+        return str(int(value)) if math.isfinite(value) and value.is_integer() else None
+    try:
+        return str(int(value))  # int and numpy integers
+    except (TypeError, ValueError):
+        return None
 
 
-def sssource_in_properties(properties: Mapping[str, Any]) -> bool:
-    """Solar-system association named by alert properties: ssObjectId or any ssSource/ssObject."""
-    if has_ss_object_id(properties.get(SS_OBJECT_ID)):
-        return True
-    return any(
-        ("ssSource" in name or "ssObject_" in name) and _present(value)
-        for name, value in properties.items()
-    )
+def solar_system_association(alert: Any) -> tuple[bool, str]:
+    """Whether the triggering LSST alert has a solar-system association, and what decided it.
+
+    Decided by the alert's own diaSource.ssObjectId, as ANTARES's LSST production filters do.
+    Never by locus tags: a locus collects every survey's alerts over all nights, so a ZTF `sso`
+    tag can sit on a locus whose new LSST alert has no association. Not by an ssSource record
+    either: nothing ANTARES documents hands the packet's ssSource to filters
+    (DevkitAlert.non_persistent_properties names only `lsst_fp_hists`), and in Rubin's packets
+    an ssSource record comes with a non-zero ssObjectId."""
+    properties = alert.properties
+    if SS_OBJECT_ID not in properties:
+        return False, "none (no ssObjectId)"
+    value = properties[SS_OBJECT_ID]
+    if has_ss_object_id(value):
+        return True, f"ssObjectId {id_text(value) or value}"
+    return False, f"none (ssObjectId {value!r})"
 
 
-def sssource_in_raw_packet(raw: Mapping[str, Any]) -> bool:
-    """Solar-system association in the raw packet parts ANTARES exposes on the alert."""
-    return any(_present(raw.get(key)) for key in RAW_SOLAR_SYSTEM_KEYS)
+def signed_flux(flux: float, is_negative: Any) -> float:
+    """The difference flux with its sign. Rubin's guide to ANTARES says its properties may hold
+    a negative flux as a positive value with isNegative set; Rubin's packets hold it signed."""
+    if is_negative is not None and bool(is_negative) and flux > 0:
+        return -flux
+    return flux
 
 
-def sssource_in_tags(tags: Iterable[str]) -> bool:
-    """Solar-system association given by another ANTARES filter's tag on the locus."""
-    return any(tag in SOLAR_SYSTEM_TAGS for tag in tags)
-
-
-def ss_object_id_of(properties: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
-    """The triggering alert's ssObjectId as text, from its properties or raw packet; "" if none."""
-    candidates = [properties.get(SS_OBJECT_ID)]
-    for key in RAW_SOLAR_SYSTEM_KEYS:
-        record = raw.get(key)
-        if isinstance(record, Mapping):
-            candidates.append(record.get("ssObjectId"))
-    for value in candidates:
-        if has_ss_object_id(value):
-            return str(int(value)) if isinstance(value, float) else str(value)
-    return ""
-
-
-def _first(properties: Mapping[str, Any], *names: str) -> Any:
-    """The first property among names that has a finite value (v3/v4 and v5+ names differ)."""
+def _first(properties: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    """The first property among names that has a finite value."""
     for name in names:
         value = properties.get(name)
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -194,6 +215,7 @@ def _first(properties: Mapping[str, Any], *names: str) -> Any:
 class LsstExtendednessFilter(BaseFilter):
     """Tags LSST loci whose DIASource extendedness statistics and SSSource association match."""
 
+    SLACK_CHANNEL = SLACK_CHANNEL
     TRIGGERING_SURVEY = LSST_SURVEY
     REQUIRED_LOCUS_PROPERTIES: list[str] = []
     REQUIRED_TAGS: list[str] = []
@@ -206,8 +228,8 @@ class LsstExtendednessFilter(BaseFilter):
             "name": OUTPUT_TAG,
             "description": (
                 "LSST locus whose DIASource extendedness median/min/max are within the "
-                "filter's thresholds and whose solar-system (SSSource) association matches "
-                "REQUIRE_SSSOURCE."
+                "filter's thresholds and whose triggering alert's solar-system association "
+                "(diaSource.ssObjectId) matches REQUIRE_SSSOURCE."
             ),
         },
     ]
@@ -234,13 +256,22 @@ def locus_extendedness(locus: Any) -> list[Any]:
 
 
 def locus_has_sssource(locus: Any) -> bool:
-    """Solar-system association of the locus's triggering alert, found any of three ways."""
-    alert = locus.alert
-    return (
-        sssource_in_properties(alert.properties)
-        or sssource_in_raw_packet(alert.non_persistent_properties)
-        or sssource_in_tags(locus.tags)
-    )
+    """Solar-system association of the locus's triggering alert (its ssObjectId)."""
+    return solar_system_association(locus.alert)[0]
+
+
+def triggering_alert_values(alert: Any, has_sssource: bool) -> dict[str, Any]:
+    """The extfilter_* values (without prefix) read from the triggering alert itself."""
+    properties = alert.properties
+    found: dict[str, Any] = {name: _first(properties, names)
+                             for name, names in ALERT_SOURCES.items()}
+    found["alert_id"] = alert.alert_id
+    for name in ("dia_source_id", "dia_object_id"):
+        found[name] = id_text(found[name])
+    found["ss_object_id"] = (id_text(properties.get(SS_OBJECT_ID)) or "") if has_sssource else ""
+    if found["ps_flux"] is not None:
+        found["ps_flux"] = signed_flux(float(found["ps_flux"]), properties.get(IS_NEGATIVE))
+    return found
 
 
 def evaluate(locus: Any) -> tuple[bool, str, dict[str, Any]]:
@@ -253,25 +284,13 @@ def evaluate(locus: Any) -> tuple[bool, str, dict[str, Any]]:
     stats = extendedness_statistics(values)
     assert stats is not None  # decide() passes only loci with finite extendedness
     median, lowest, highest, count = stats
-    properties = locus.alert.properties
-    raw = locus.alert.non_persistent_properties
-    found: dict[str, Any] = {
+    found = {
+        **triggering_alert_values(locus.alert, has_sssource),
         "extendedness_median": median,
         "extendedness_min": lowest,
         "extendedness_max": highest,
         "extendedness_count": count,
         "has_sssource": int(has_sssource),
-        "alert_id": locus.alert.alert_id,
-        "dia_source_id": _first(properties, "lsst_diaSource_diaSourceId"),
-        "dia_object_id": _first(properties, "lsst_diaSource_diaObjectId"),
-        "mjd": _first(properties, "lsst_diaSource_midpointMjdTai",
-                      "lsst_diaSource_midPointTai", "ant_mjd"),
-        "band": _first(properties, "lsst_diaSource_band", "lsst_diaSource_filterName",
-                       "ant_passband"),
-        "ps_flux": _first(properties, "lsst_diaSource_psfFlux", "lsst_diaSource_psFlux"),
-        "ps_flux_err": _first(properties, "lsst_diaSource_psfFluxErr",
-                              "lsst_diaSource_psFluxErr"),
-        "ss_object_id": ss_object_id_of(properties, raw),
     }
     # A value the alert does not carry is left unset rather than stored as NaN.
     kinds = {name: kind for name, kind, _ in OUTPUT_LOCUS_PROPERTIES_SPEC}

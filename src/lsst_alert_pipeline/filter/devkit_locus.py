@@ -1,10 +1,13 @@
 """Build the DevKit locus ANTARES would hand a filter for one Rubin alert.
 
 The triggering diaSource is the locus's latest alert and `prvDiaSources` its history. Alert
-properties follow ANTARES's naming (DESIGN.md, ANTARES facts): `lsst_diaSource_<field>` for every
-diaSource field plus `ant_mjd`, `ant_ra`, `ant_dec`, `ant_passband`, `ant_mag`, `ant_magerr` and
-`ant_survey` = 4. The locus is made by `DevKitLocus.model_validate` from a dict of the shape
-`antares_client.models.Locus.to_devkit()` returns, the way the DevKit's own tests build loci.
+properties follow ANTARES's naming (docs/antares.md, Locus and alert properties):
+`lsst_diaSource_<field>` for every diaSource field plus `ant_mjd`, `ant_ra`, `ant_dec`,
+`ant_passband`, `ant_mag`, `ant_magerr` and `ant_survey` = 4. The locus is made by
+`DevKitLocus.model_validate` from a dict of the shape `antares_client.models.Locus.to_devkit()`
+returns, the way the DevKit's own tests build loci. Its position is the centroid of its alerts
+and it carries the locus properties ANTARES maintains itself, so what a relay publishes from it is
+what ANTARES would send.
 """
 
 from __future__ import annotations
@@ -15,17 +18,12 @@ from typing import Any
 
 from antares_devkit.models import DevKitLocus
 
-from ..decode.normalize import present
+from ..decode.normalize import AB_ZERO_POINT_NJY
 from ..decode.schemas import FieldNames, field_names_for
 
 ANT_SURVEY_LSST = 4
-# AB magnitude of a flux in nJy: m = 31.4 - 2.5 log10(f).
-AB_ZERO_POINT_NJY = 31.4
 MAG_ERR_PER_RELATIVE_FLUX_ERR = 2.5 / math.log(10)
 DIA_SOURCE_PREFIX = "lsst_diaSource_"
-# Packet records ANTARES does not store as properties; the DevKit carries such parts of the
-# packet in DevkitAlert.non_persistent_properties (like `lsst_fp_hists`).
-RAW_RECORDS = {"ssSource": "lsst_ssSource", "ssObject": "lsst_ssObject"}
 
 
 def stored(value: Any) -> bool:
@@ -37,7 +35,7 @@ def stored(value: Any) -> bool:
 
 
 def ant_mag(flux: Any) -> float | None:
-    """AB magnitude of a PSF flux in nJy; None when the flux is not a positive number."""
+    """AB magnitude of a PSF flux in nJy (m = 31.4 - 2.5 log10 f); None unless the flux is > 0."""
     if not stored(flux) or flux <= 0:
         return None
     return AB_ZERO_POINT_NJY - 2.5 * math.log10(flux)
@@ -93,6 +91,36 @@ def _nonzero_ids(sources: list[dict[str, Any]], field: str) -> Iterator[str]:
     yield from found
 
 
+def centroid(positions: list[tuple[float, float]]) -> tuple[float, float]:
+    """The mean position (deg) of (ra, dec) pairs, via unit vectors (RA 359 and 1 average to 0)."""
+    x = y = z = 0.0
+    for ra, dec in positions:
+        ra_rad, dec_rad = math.radians(ra), math.radians(dec)
+        x += math.cos(dec_rad) * math.cos(ra_rad)
+        y += math.cos(dec_rad) * math.sin(ra_rad)
+        z += math.sin(dec_rad)
+    ra = math.degrees(math.atan2(y, x)) % 360.0
+    dec = math.degrees(math.atan2(z, math.hypot(x, y)))
+    return ra, dec
+
+
+def antares_locus_properties(alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The locus properties ANTARES keeps itself: counts and the newest, oldest and brightest
+    alert (id, magnitude, observation time as MJD), for the alerts oldest first."""
+    properties: dict[str, Any] = {"num_alerts": len(alerts)}
+    with_mag = [alert for alert in alerts if "ant_mag" in alert["properties"]]
+    properties["num_mag_values"] = len(with_mag)
+    picked = {"newest": alerts[-1], "oldest": alerts[0]}
+    if with_mag:
+        picked["brightest"] = min(with_mag, key=lambda alert: alert["properties"]["ant_mag"])
+    for role, alert in picked.items():
+        properties[f"{role}_alert_id"] = alert["id"]
+        properties[f"{role}_alert_observation_time"] = alert["mjd"]
+        if "ant_mag" in alert["properties"]:
+            properties[f"{role}_alert_magnitude"] = alert["properties"]["ant_mag"]
+    return properties
+
+
 def locus_dict(record: dict[str, Any], version: str | None = None) -> dict[str, Any]:
     """The locus of a Rubin alert record as a DevKit locus dict (Locus.to_devkit() shape)."""
     trigger = record.get("diaSource")
@@ -108,23 +136,23 @@ def locus_dict(record: dict[str, Any], version: str | None = None) -> dict[str, 
         }
         for source in sources
     ]
-    alerts[-1]["non_persistent_properties"] = {
-        property_name: record[field]
-        for field, property_name in RAW_RECORDS.items()
-        if present(record.get(field))
-    }
     dia_object_ids = list(_nonzero_ids(sources, "diaObjectId"))
     ss_object_ids = list(_nonzero_ids(sources, "ssObjectId"))
     locus_key = dia_object_ids[-1] if dia_object_ids else f"ss{ss_object_ids[-1]}" if (
         ss_object_ids) else str(trigger.get("diaSourceId"))
+    positions = [(alert["properties"]["ant_ra"], alert["properties"]["ant_dec"])
+                 for alert in alerts if {"ant_ra", "ant_dec"} <= alert["properties"].keys()]
+    if not positions:
+        raise ValueError("no alert of the locus has a finite position")
+    ra, dec = centroid(positions)
     return {
         "id": f"local-lsst-{locus_key}",
-        "ra": trigger["ra"],
-        "dec": trigger[names.dec],
+        "ra": ra,
+        "dec": dec,
         "alerts": alerts,
-        # ANTARES keeps the survey's object ids per locus; its own filters read them here.
         "internal_properties": {
-            "num_alerts": len(alerts),
+            **antares_locus_properties(alerts),
+            # ANTARES keeps the survey's object ids per locus; its own filters read them here.
             "survey": {"lsst": {"dia_object_id": dia_object_ids, "ss_object_id": ss_object_ids}},
         },
     }

@@ -1,7 +1,7 @@
 """Run an ANTARES filter file locally, through the real DevKit, on alert files (`filter-test`).
 
-Each Rubin alert becomes the DevKit locus ANTARES would build (locus.py); the filter runs through
-`antares_devkit.utils.filter_report`, which calls `BaseFilter.run` and measures its time.
+Each Rubin alert becomes the DevKit locus ANTARES would build (devkit_locus.py); the filter runs
+through `antares_devkit.utils.filter_report`, which calls `BaseFilter.run` and measures its time.
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ from typing import Any, Literal
 from antares_devkit.models import BaseFilter, DevKitLocus, FilterReturn
 from antares_devkit.utils import filter_report
 
-from ..decode.formats import DecodedAlert, decode_message
+from ..decode.batch import decode_packet_files
+from ..decode.formats import DecodedAlert
 from ..errors import InvalidMessage
-from ..sources.files import alert_files
 from . import antares_extendedness_filter as bundled
 from .devkit_locus import build_locus
 
 BUNDLED_FILTER = Path(bundled.__file__)
 Outcome = Literal["passed", "failed", "skipped", "errored"]
+# SLACK_CHANNEL values that name nobody: BaseFilter's default and the bundled file's placeholder.
+UNSET_SLACK_CHANNELS = ("", bundled.SLACK_CHANNEL)
 
 
 @dataclass(slots=True)
@@ -42,6 +44,7 @@ class FilterResult:
     seconds: float | None = None
     new_tags: list[str] = field(default_factory=list)
     new_properties: dict[str, Any] = field(default_factory=dict)
+    sso: str | None = None  # what decided the solar-system association, when the filter says
 
     @property
     def passed(self) -> bool:
@@ -51,6 +54,12 @@ class FilterResult:
         """One `filter-test --json` line."""
         return {**asdict(self), "passed": self.passed}
 
+    def line(self) -> str:
+        """One `filter-test` line: outcome, alert, DevKit time and the filter's reason."""
+        took = "" if self.seconds is None else f" ({self.seconds * 1000:.2f} ms)"
+        sso = "" if self.sso is None else f"; sso: {self.sso}"
+        return f"{self.outcome}: {self.diaSourceId or self.path}{took}: {self.reason}{sso}"
+
 
 @dataclass(slots=True)
 class FilterSummary:
@@ -59,6 +68,14 @@ class FilterSummary:
     counts: dict[str, int]
     median_seconds: float | None
     max_seconds: float | None
+
+    def line(self, filter_name: str) -> str:
+        """`filter-test`'s closing line: counts per outcome and the DevKit's time per locus."""
+        line = ", ".join(f"{self.counts[name]} {name}" for name in self.counts)
+        if self.median_seconds is not None and self.max_seconds is not None:
+            line += (f"; DevKit time per locus: median {self.median_seconds * 1000:.2f} ms, "
+                     f"max {self.max_seconds * 1000:.2f} ms")
+        return f"{filter_name}: {line}"
 
 
 def load_filter(path: str | Path | None = None) -> type[BaseFilter]:
@@ -99,13 +116,40 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
+def _filter_function(filter_instance: BaseFilter, name: str) -> Any:
+    """A module-level function of the filter's own file (None when it defines none)."""
+    found = getattr(sys.modules.get(type(filter_instance).__module__), name, None)
+    return found if callable(found) else None
+
+
 def reason_for(filter_instance: BaseFilter, locus: DevKitLocus, tagged: bool) -> str:
     """The filter's own reason when it explains itself (an `evaluate` function), else a tag note."""
-    evaluate = getattr(sys.modules.get(type(filter_instance).__module__), "evaluate", None)
-    if callable(evaluate):
+    evaluate = _filter_function(filter_instance, "evaluate")
+    if evaluate is not None:
         with _quiet():
             return str(evaluate(locus)[1])
     return "tagged" if tagged else "not tagged"
+
+
+def sso_for(filter_instance: BaseFilter, locus: DevKitLocus) -> str | None:
+    """What decided the solar-system association (`ssObjectId 1234`, `none (ssObjectId 0)`),
+    when the filter file says (a `solar_system_association` function)."""
+    association = _filter_function(filter_instance, "solar_system_association")
+    if association is None:
+        return None
+    with _quiet():
+        return str(association(locus.alert)[1])
+
+
+def slack_channel_warning(filter_class: type[BaseFilter]) -> str | None:
+    """A warning while the filter's SLACK_CHANNEL is unset or still the placeholder."""
+    channel = getattr(filter_class, "SLACK_CHANNEL", "")
+    if channel not in UNSET_SLACK_CHANNELS:
+        return None
+    shown = repr(channel) if channel else "unset"
+    return (f"warning: {filter_class.__name__}.SLACK_CHANNEL is {shown}: set it to your Slack "
+            "channel or member id before submitting, so ANTARES can tell you when the filter "
+            "errors")
 
 
 @contextlib.contextmanager
@@ -137,6 +181,12 @@ def run_on_alert(filter_instance: BaseFilter, alert: DecodedAlert, path: str) ->
         locus = build_locus(alert.record, alert.schema_version)
     except (ValueError, KeyError, TypeError) as exc:
         return FilterResult(path, dia_source_id, "errored", f"cannot build a locus: {exc!r}")
+    return run_on_locus(filter_instance, locus, path, dia_source_id)
+
+
+def run_on_locus(filter_instance: BaseFilter, locus: DevKitLocus, path: str,
+                 dia_source_id: int | None) -> FilterResult:
+    """Run the filter on a DevKit locus through the DevKit's filter_report."""
     recorder = _RecordingRun(filter_instance)
     with _quiet():
         report = filter_report(recorder, locus)  # duck-typed: filter_report only calls run()
@@ -158,6 +208,7 @@ def run_on_alert(filter_instance: BaseFilter, alert: DecodedAlert, path: str) ->
         seconds,
         sorted(report["new_tags"]),
         properties,
+        sso_for(filter_instance, locus),
     )
 
 
@@ -166,13 +217,11 @@ def run_filter(
 ) -> Iterator[FilterResult]:
     """Run a filter (the bundled one by default) on every alert of every file named."""
     filter_instance = (filter_class or load_filter())()
-    for path in alert_files(paths):
-        try:
-            alerts = decode_message(path.read_bytes())
-        except InvalidMessage as exc:
-            yield FilterResult(str(path), None, "errored", f"cannot decode: {exc.reason}")
+    for path, packets in decode_packet_files(paths):
+        if isinstance(packets, InvalidMessage):
+            yield FilterResult(str(path), None, "errored", f"cannot decode: {packets.reason}")
             continue
-        for alert in alerts:
+        for alert in packets:
             yield run_on_alert(filter_instance, alert, str(path))
 
 

@@ -1,9 +1,11 @@
 """The local stand-in for ANTARES: Rubin alerts in, the filter run on each, passing alerts out.
 
 `simulate -> relay -> consume` runs the whole two-part chain on one machine. Passing alerts are
-published as their original wire bytes, or as ANTARES locus messages (zlib-compressed BSON in the
-`{id, ra, dec, properties, tags, catalogs}` shape antares-client reads) with the properties the
-filter set. Offsets of a Kafka source are committed after the producer has delivered.
+published as their original wire bytes, or as what ANTARES itself publishes (docs/antares.md,
+Stream messages): the locus, zlib-compressed BSON `{id, ra, dec, properties, tags, catalogs}`
+with the locus centroid as ra/dec and, as properties, ANTARES's own locus properties plus what
+the filter set; no alert properties, no history, no cutouts. Offsets of a Kafka source are
+committed after the producer has delivered.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any, Literal
 import fastavro
 from antares_devkit.models import BaseFilter
 
-from ..decode.formats import DecodedAlert, decode_message
+from ..decode.batch import decode_packets
+from ..decode.formats import DecodedAlert
 from ..decode.schemas import parsed_bundled_schema, schema_id_for
 from ..errors import InvalidMessage
 from ..sinks.kafka_topic import produce_waiting
@@ -58,18 +61,37 @@ def wire_bytes(message: Message, alert: DecodedAlert, alerts_in_message: int) ->
     return b"\x00" + struct.pack(">I", schema_id_for(alert.schema_version)) + body.getvalue()
 
 
+def locus_document(alert: DecodedAlert, tags: list[str],
+                   new_properties: dict[str, Any]) -> dict[str, Any]:
+    """The locus ANTARES would publish for a passing alert: centroid, ANTARES's own locus
+    properties and the filter's, tags; nothing of the alert itself."""
+    locus = locus_dict(alert.record, alert.schema_version)
+    return {"id": locus["id"], "ra": float(locus["ra"]), "dec": float(locus["dec"]),
+            "properties": {**locus["internal_properties"], **new_properties},
+            "tags": list(tags), "catalogs": []}
+
+
 def locus_message(alert: DecodedAlert, tags: list[str], new_properties: dict[str, Any]) -> bytes:
-    """An ANTARES stream message for the alert's locus: the triggering alert's properties and
-    the filter's own, zlib-compressed BSON."""
+    """The ANTARES stream message of the alert's locus: zlib-compressed BSON."""
     import bson
 
-    locus = locus_dict(alert.record, alert.schema_version)
-    properties = {**locus["alerts"][-1]["properties"], **new_properties,
-                  "num_alerts": len(locus["alerts"])}
-    document = {"id": locus["id"], "ra": float(locus["ra"]), "dec": float(locus["dec"]),
-                "properties": properties, "tags": tags, "catalogs": []}
     dumps = getattr(bson, "dumps", None) or bson.encode
-    return zlib.compress(dumps(document))
+    return zlib.compress(dumps(locus_document(alert, tags, new_properties)))
+
+
+def open_source(from_: str, group_id: str) -> Source:
+    """The relay's input: kafka://HOST:PORT/TOPIC (connected, in consumer group `group_id`), or
+    alert files and folders. Raises ConfigurationError, FileNotFoundError or BrokerUnreachable."""
+    from ..sources.files import FileSource
+    from ..sources.kafka import KafkaSource
+    from ..sources.kafka_url import is_kafka_url, parse_kafka_url
+
+    if not is_kafka_url(from_):
+        return FileSource([from_])
+    bootstrap, topic = parse_kafka_url(from_)
+    source = KafkaSource({"bootstrap.servers": bootstrap, "group.id": group_id}, [topic])
+    source.connect()
+    return source
 
 
 def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilter],
@@ -89,13 +111,12 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
                 break
             continue
         last_message = time.monotonic()
-        for message in batch:
+        for message, alerts in zip(batch, decode_packets([m.payload for m in batch]),
+                                   strict=True):
             summary.messages += 1
-            try:
-                alerts = decode_message(message.payload)
-            except InvalidMessage as exc:
+            if isinstance(alerts, InvalidMessage):
                 summary.undecodable += 1
-                log.warning("relay: %s cannot be decoded: %s", message.origin, exc.reason)
+                log.warning("relay: %s cannot be decoded: %s", message.origin, alerts.reason)
                 continue
             for alert in alerts:
                 summary.alerts += 1
@@ -110,3 +131,24 @@ def relay(source: Source, producer: Any, topic: str, filter_class: type[BaseFilt
             raise RuntimeError("the relay's producer could not deliver within 60 s")
         source.commit(batch)
     return summary
+
+
+def relay_between(from_: str, to: str, filter_class: type[BaseFilter],
+                  relay_format: RelayFormat = "wire",
+                  group_id: str = "lsst-alerts-relay") -> RelaySummary:
+    """`lsst-alerts relay`: open the input and the kafka:// output named, relay, close the input.
+    Raises ConfigurationError, FileNotFoundError or BrokerUnreachable before relaying anything."""
+    from confluent_kafka import Producer
+
+    from ..sources.kafka_url import parse_kafka_url
+
+    bootstrap, topic = parse_kafka_url(to)  # a bad --to is refused before connecting anywhere
+    source = open_source(from_, group_id)
+    # A history-heavy alert is ~300 KB; leave room above librdkafka's 1 MB default.
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 10_000_000})
+    try:
+        return relay(source, producer, topic, filter_class, relay_format)
+    finally:
+        close = getattr(source, "close", None)  # the Source protocol does not promise one
+        if close is not None:
+            close()

@@ -28,8 +28,8 @@ class Cutout:
 def cutout_wcs(header: fits.Header) -> WCS | None:
     """A TAN WCS in degrees from Rubin's CRVAL/CRPIX/PC/CDELT header, which lacks CTYPE/CUNIT.
 
-    Rubin writes the linear part only (DESIGN.md, cutouts); the cutouts are tiny, so a gnomonic
-    projection about CRVAL is what the camera's WCS amounts to at this scale."""
+    Rubin writes the linear part only (docs/formats.md, Cutouts); the cutouts are tiny, so a
+    gnomonic projection about CRVAL is what the camera's WCS amounts to at this scale."""
     if not all(key in header for key in WCS_KEYS):
         return None
     header = header.copy()

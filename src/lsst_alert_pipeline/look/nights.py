@@ -1,8 +1,8 @@
 """Reading what the consumer wrote: the nightly CSV files, one alert per row.
 
 SSSource: the `hasSSSource` column when the consumer wrote it; otherwise derived from
-`diaObjectId`, which Rubin sets to 0 exactly for solar-system alerts (DESIGN.md, Rubin alert
-schema facts); "unknown" only when neither is there.
+`diaObjectId`, which Rubin sets to 0 exactly for solar-system alerts (docs/formats.md, Rubin
+alert facts); "unknown" only when neither is there.
 """
 
 from __future__ import annotations

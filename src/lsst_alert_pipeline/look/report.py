@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import image as mpl_image
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..decode.times import MJD_UNIX_EPOCH
-from ..ops.lightcurve import light_curves
 from ..sinks.csv import csv_name
 from .cutouts import load_cutout, scaled_for_display
-from .lightcurve import plot_light_curve
+from .lightcurve import light_curves, plot_light_curve
 from .nights import Alert, histories, night_csv, read_night
 from .preview import BAND_COLOURS, band_order, draw_preview, fmt, new_figure, save_figure
 
@@ -82,6 +83,16 @@ def hourly_counts(hours: Counter[int]) -> list[tuple[str, int]]:
     return [(hour_label(k), hours[k]) for k in range(min(hours), max(hours) + 1)]
 
 
+def finish_counts(figure: Figure, axes: Axes, xlabel: str, title: str, out: Path) -> Path:
+    """Label a chart of alert counts (whole numbers on the y axis) and save it."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("alerts")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_title(title)
+    figure.tight_layout()
+    return save_figure(figure, out)
+
+
 def plot_hours(night: Night, out: Path) -> Path:
     figure = new_figure(6, 3.2)
     axes = figure.add_subplot()
@@ -89,12 +100,7 @@ def plot_hours(night: Night, out: Path) -> Path:
     if counts:
         axes.bar(range(len(counts)), [n for _, n in counts], color="#4477aa")
         axes.set_xticks(range(len(counts)), [label for label, _ in counts])
-    axes.set_xlabel("hour (UTC, from mjd)")
-    axes.set_ylabel("alerts")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_title("alerts per hour")
-    figure.tight_layout()
-    return save_figure(figure, out)
+    return finish_counts(figure, axes, "hour (UTC, from mjd)", "alerts per hour", out)
 
 
 def plot_bands(night: Night, out: Path) -> Path:
@@ -103,12 +109,7 @@ def plot_bands(night: Night, out: Path) -> Path:
     bands = sorted(night.bands, key=band_order)
     axes.bar(bands, [night.bands[b] for b in bands],
              color=[BAND_COLOURS.get(b, "#888888") for b in bands])
-    axes.set_xlabel("band (filterName)")
-    axes.set_ylabel("alerts")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_title("alerts per band")
-    figure.tight_layout()
-    return save_figure(figure, out)
+    return finish_counts(figure, axes, "band (filterName)", "alerts per band", out)
 
 
 def plot_extendedness(night: Night, out: Path) -> Path:
@@ -126,12 +127,7 @@ def plot_extendedness(night: Night, out: Path) -> Path:
                   ha="center", va="center")
     else:
         axes.legend(fontsize=8)
-    axes.set_xlabel("extendednessMedian")
-    axes.set_ylabel("alerts")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_title("extendedness median by SSSource")
-    figure.tight_layout()
-    return save_figure(figure, out)
+    return finish_counts(figure, axes, "extendednessMedian", "extendedness median by SSSource", out)
 
 
 def mollweide_x(ra_deg: np.ndarray) -> np.ndarray:

@@ -22,8 +22,8 @@ import duckdb
 
 from ..pipeline.ledger import Ledger
 from ..sinks.archive import ARCHIVE_FOLDER, columns_fingerprint
+from ..sinks.archive_read import LEDGER, sql_list
 from ..sinks.atomic import TEMP_PREFIX
-from .query import LEDGER, _sql_list
 
 # Rows per row group of a merged night. Every row group adds a footer entry per leaf column
 # (~400 with the histories), which DuckDB reads for every file a query touches: measured over
@@ -63,9 +63,9 @@ def write_merged(parts: list[Path], temp: Path) -> int:
     """Write the parts' rows, sorted, to temp (fsynced); the number of rows."""
     db = duckdb.connect()
     try:
-        count = db.execute(f"SELECT count(*) FROM read_parquet({_sql_list(parts)})").fetchone()
+        count = db.execute(f"SELECT count(*) FROM read_parquet({sql_list(parts)})").fetchone()
         db.execute(
-            f"COPY (SELECT * FROM read_parquet({_sql_list(parts)}, union_by_name = true, "
+            f"COPY (SELECT * FROM read_parquet({sql_list(parts)}, union_by_name = true, "
             "hive_partitioning = false) ORDER BY diaObjectId, mjd, diaSourceId) "
             f"TO '{str(temp).replace(chr(39), chr(39) * 2)}' "
             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {COMPACT_ROW_GROUP_ROWS})")

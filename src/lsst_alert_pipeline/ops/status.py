@@ -89,3 +89,24 @@ def collect(output_dir: Path, now: dt.datetime | None = None,
         except Exception as exc:  # status must answer even when the broker does not
             status["partitions"] = f"lag unavailable: {exc}"
     return status
+
+
+def status_lines(facts: dict[str, Any]) -> list[str]:
+    """The facts `collect` gathered, as the lines `status` prints."""
+    lines = [
+        f"output: {facts['output_dir']}",
+        f"tonight (dayObs {facts['day_obs']}): {facts['alerts_today']:,} alerts",
+        *(f"  {day}: {count:,}" for day, count in facts["alerts_per_day"].items()),
+        f"cutouts: {facts['cutout_files']:,} files, {facts['cutout_bytes'] / 1e6:,.1f} MB",
+    ]
+    run = facts["last_run"]
+    lines.append("last run: " + ("none" if run is None else
+                                 f"{run['started']} -> {run['outcome']} (exit {run['exit_code']})"))
+    lines.append(f"dead letters: {facts['deadlettered']:,}; lost to retention: "
+                 f"{facts['lost_to_retention']:,}")
+    if isinstance(facts["partitions"], list):
+        lines += [f"  {row['topic']}/{row['partition']}: committed {row['committed']}, "
+                  f"high {row['high']}, lag {row['lag']}" for row in facts["partitions"]]
+    elif facts["partitions"]:
+        lines.append(str(facts["partitions"]))
+    return lines

@@ -9,6 +9,7 @@ import traceback
 
 from .. import exitcodes
 from ..config import Settings
+from ..decode.normalize import locus_gaps_line
 from ..decode.schemas import ForcedSchema, SchemaSource
 from ..errors import ConfigurationError
 from ..sources.files import FileSource
@@ -46,6 +47,7 @@ def consume(settings: Settings, stop: threading.Event | None = None,
         return RunSummary(outcome="output not writable", exit_code=exitcodes.OUTPUT_ERROR)
     assert output.ledger is not None
     run_id = output.ledger.start_run()
+    locus_gaps_line()  # this run's count of loci lacking extfilter_* properties starts at 0
     summary = RunSummary()
     source: Source | None = None
     try:
@@ -80,6 +82,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
                   traceback.format_exc())
         summary.outcome, summary.exit_code = "internal error", exitcodes.INTERNAL_ERROR
     finally:
+        if gaps := locus_gaps_line():
+            log.warning("%s", gaps)
         if isinstance(source, KafkaSource) and source.retention_losses:
             output.ledger.record_retention_losses(source.retention_losses)
         if source is not None and hasattr(source, "close"):

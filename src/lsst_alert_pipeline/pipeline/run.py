@@ -1,10 +1,11 @@
-"""Wires source -> decode -> normalize -> sinks -> commit, and owns the order of durability.
+"""The consumer's batch loop: `Pipeline.deliver` writes and commits one batch, `run` repeats it.
 
 For each batch (`deliver`): write cutouts, CSV rows and dead letters (no sync) -> one sync of the
 output file system -> record the batch in the ledger (one SQLite commit) -> commit Kafka offsets.
 Meanwhile a prefetch thread polls and decodes the next batch (one ahead, so memory is bounded).
 A crash anywhere in between leaves rows the ledger does not vouch for; `OutputDir.recover` cuts
-them off at the next start and the broker delivers those messages again (DESIGN.md, delivery).
+them off at the next start and the broker delivers those messages again (docs/architecture.md,
+Where each guarantee is enforced).
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ class Pipeline:
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
         self.fetch_cutouts = fetch_cutouts
-        self.archive = ArchiveSink(output.archive) if archive else None
+        self.archive = ArchiveSink(output.archive, lambda: fault_point("archive-file-written")) \
+            if archive else None
         self.registered_csv: set[str] = set()
 
     def decode(self, messages: list[Message]) -> list[Decoded]:

@@ -2,7 +2,8 @@
 
 Headers are built once per image size with astropy; per alert only the WCS and position cards are
 rewritten in place and the big-endian data blocks appended, because calling astropy's writer three
-times per alert would cost more than everything else the simulator does.
+times per alert would cost more than everything else the simulator does. alert_cutouts draws the
+science, template and difference cutouts of one simulated alert.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
+
+from .population import Epochs, SimulatedObject
 
 FITS_BLOCK = 2880
 PIXEL_SCALE_DEG = 0.2 / 3600  # LSSTCam: 0.2 arcsec per pixel
@@ -209,3 +212,41 @@ def cutout_arrays(
         image += (host_flux * host).astype(np.float32)
     variance = np.full((size, size), noise_sigma**2, np.float32)
     return image, variance, psf_image(psf_size, sigma)
+
+
+def alert_cutouts(rng: np.random.Generator, obj: SimulatedObject, now: Epochs) -> dict[str, bytes]:
+    """Science, template and difference cutouts of the triggering DIASource (FITS bytes)."""
+    size = 30
+    template_size = 40 if rng.random() < 0.2 else 30
+    template_psf_size = 55 if rng.random() < 0.5 else 41
+    psf_sigma = float(rng.uniform(1.2, 2.2))  # seeing 0.57-1.04 arcsec FWHM
+    wcs = CutoutWcs(
+        ra=float(now.ra[-1]),
+        dec=float(now.dec[-1]),
+        crpix1=size / 2 + float(rng.random()),
+        crpix2=size / 2 + float(rng.random()),
+        rotation_deg=float(rng.uniform(-180.0, 180.0)),
+        corner_x=int(rng.integers(0, 4000)),
+        corner_y=int(rng.integers(0, 4000)),
+    )
+    offset = (template_size - size) / 2
+    template_wcs = CutoutWcs(wcs.ra, wcs.dec, wcs.crpix1 + offset, wcs.crpix2 + offset,
+                             wcs.rotation_deg, wcs.corner_x - int(offset),
+                             wcs.corner_y - int(offset))
+    # Pixel noise whose PSF-weighted sum gives psfFluxErr (a Gaussian PSF's noise-equivalent area).
+    pixel_sigma = float(now.psf_flux_err[-1]) / (math.sqrt(4 * math.pi) * psf_sigma)
+    flux = float(now.psf_flux[-1])
+    header = primary_header(size, 41, wcs)
+    science = cutout_arrays(rng, flux, pixel_sigma, obj.extended, size, wcs, obj.template_flux,
+                            obj.host_extended, psf_sigma, 41)
+    difference = cutout_arrays(rng, flux, pixel_sigma * 1.1, obj.extended, size, wcs, 0.0, False,
+                               psf_sigma, 41)
+    template = cutout_arrays(rng, 0.0, pixel_sigma * 0.5, False, template_size, template_wcs,
+                             obj.template_flux, obj.host_extended, psf_sigma, template_psf_size)
+    return {
+        "science": assemble_cutout(header, *science),
+        "difference": assemble_cutout(header, *difference),
+        "template": assemble_cutout(
+            primary_header(template_size, template_psf_size, template_wcs), *template
+        ),
+    }

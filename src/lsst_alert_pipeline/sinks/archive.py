@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,6 @@ from typing import Any
 import polars as pl
 
 from ..sources.base import Message
-from ..testing.faults import fault_point
 from .archive_rows import ArchivedAlert, archive_frames, batch_alerts, prepare_columns, unified
 from .atomic import TEMP_PREFIX
 
@@ -141,8 +140,10 @@ def file_parts(members: Sequence[ArchivedAlert]) -> tuple[tuple[str, bytes, int]
 class ArchiveSink:
     """Writes a batch's alerts as Parquet files; says which files for the ledger to list."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, after_each_file: Callable[[], None] | None = None):
         self.folder = folder
+        # The pipeline's crash-test hook (testing/faults.py: archive-file-written).
+        self.after_each_file = after_each_file
 
     def write(self, alerts: Sequence[ArchivedAlert],
               default_day: str) -> list[tuple[Path, int, str]]:
@@ -155,5 +156,6 @@ class ArchiveSink:
                 path = self.folder / partition / f"{stem}{suffix}.parquet"
                 write_atomically(content, path)
                 written.append((path, rows, columns_fingerprint(path)))
-                fault_point("archive-file-written")
+                if self.after_each_file is not None:
+                    self.after_each_file()
         return written

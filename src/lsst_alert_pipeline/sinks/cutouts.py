@@ -1,7 +1,7 @@
 """FITS cutouts: validated, then written to a temporary name and renamed into place.
 
-The bytes are written as received (they are already FITS; DESIGN.md, cutouts). Durability is the
-batch's single sync (OutputDir.make_durable), not an fsync per file.
+The bytes are written as received (they are already FITS; docs/formats.md, Cutouts). Durability
+is the batch's single sync (OutputDir.make_durable), not an fsync per file.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""A Kafka topic as an output: what `relay`, `simulate --out kafka://` and the test broker produce
-through."""
+"""Producing to a Kafka topic: `produce_waiting`, the full-queue retry shared by `relay`,
+`simulate --out kafka://` and the test broker."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Cutouts of ANTARES stream alerts, from the REST API's `alerts/{alert_id}/thumbnails`.
 
-The stream message carries no cutouts (DESIGN.md, ANTARES facts). The listing is parsed by
+The stream message carries no cutouts (docs/antares.md, Thumbnails). The listing is parsed by
 antares-client's own API client and response model; the files are fetched with retries.
 """
 
@@ -22,7 +22,7 @@ T = TypeVar("T")
 class AntaresThumbnails:
     def __init__(self, base_url: str, timeout: float = 30.0, retries: int = 3,
                  alert_id_format: str = "{diaSourceId}"):
-        from antares_client._api.v2.utils import ANTARESAPIClient
+        from ..antares_adapter import ANTARESAPIClient
 
         self.api = ANTARESAPIClient(base_url=base_url, timeout=timeout)
         self.http = httpx.Client(timeout=timeout, follow_redirects=True)

@@ -1,5 +1,7 @@
-"""What every source gives the pipeline: messages (bytes and where they came from), and the
-small interface a new source implements (Kafka, files, or a broker not written yet)."""
+"""The source interface: `Message` (bytes and where they came from) and the `Source` protocol.
+
+A new source (a broker not written yet) implements `Source` (docs/architecture.md, How to add a
+new source)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where messages come from: files and folders here; Kafka in kafka_source.py."""
+"""Alert files and folders as a source (`FileSource`, for `--from`); Kafka is sources/kafka.py."""
 
 from __future__ import annotations
 

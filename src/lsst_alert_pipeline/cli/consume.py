@@ -1,0 +1,216 @@
+"""Commands of the consumer and its output directory: `consume`, `config check`, `offsets`,
+`topics`, `status`, `cleanup` and `merge`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import config, exitcodes
+from ..errors import ConfigurationError
+from ..pipeline import consume as consumer
+from .options import consumer_options, print_rows, settings_from, setup_logging
+
+log = logging.getLogger("lsst_alert_pipeline")
+
+
+@click.command()
+@consumer_options
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.pass_context
+def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
+    """Consume alerts into daily CSV files and FITS cutouts, each alert exactly once.
+
+    Stops by itself when caught up (lag 0 on every partition), at --max-messages or --duration,
+    or on SIGINT/SIGTERM after committing the current batch. Exit statuses: 0 success,
+    1 internal error, 2 configuration error, 3 broker unreachable, 4 interrupted,
+    5 output not writable, 6 already running, 7 stalled before catching up,
+    8 caught up but alerts were lost to the broker's retention.
+
+    \b
+    Examples:
+      lsst-alerts consume --bootstrap-servers broker:9092 --topic lsst-extendedness-filtered
+      lsst-alerts consume --preset antares --topic my_stream   # key/secret from environment
+      lsst-alerts consume --from incoming/ --output-dir lsst_alerts
+    """
+    setup_logging(log_level)
+    settings = settings_from(ctx, params)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        log.info("%s received: finishing the current batch, committing, then stopping",
+                 signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    log.info("LSST Alert Consumer starting: %s -> %s", settings.source_label, settings.output_dir)
+    summary = consumer.consume(settings, stop)
+    for row in summary.partitions:
+        log.info("partition %s/%s: read %s, committed %s, high watermark %s, lag %s",
+                 row["topic"], row["partition"], row["read"], row["committed"], row["high"],
+                 row["lag"])
+    log.info("LSST Alert Consumer finished (exit %d, %s): %s", summary.exit_code,
+             exitcodes.MEANING.get(summary.exit_code, "?"), summary.line())
+    sys.exit(summary.exit_code)
+
+
+@click.group("config")
+def config_group() -> None:
+    """Show and check the effective configuration."""
+
+
+@config_group.command("check")
+@consumer_options
+@click.pass_context
+def config_check(ctx: click.Context, **params: Any) -> None:
+    """Print the effective configuration (secrets masked) after validating it.
+
+    \b
+    Example:
+      LSST_ALERTS_KAFKA_SASL_PASSWORD=... lsst-alerts config check --preset antares --topic s
+    """
+    settings = settings_from(ctx, params)
+    click.echo(json.dumps(config.masked(settings), indent=2, default=str))
+
+
+@click.command()
+@consumer_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per partition.")
+@click.pass_context
+def offsets(ctx: click.Context, as_json: bool, **params: Any) -> None:
+    """Committed offset, watermarks, lag and alerts lost to retention for the consumer group.
+
+    \b
+    Example:
+      lsst-alerts offsets --bootstrap-servers broker:9092 --topic lsst-extendedness-filtered
+    """
+    from confluent_kafka import KafkaException
+
+    from ..sources.offsets import describe_group
+
+    settings = settings_from(ctx, params)
+    try:
+        rows = describe_group(settings.kafka, settings.topics)
+    except ConfigurationError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(exitcodes.CONFIG_ERROR)
+    except KafkaException as exc:
+        click.echo(f"cannot read the group's offsets: {exc}", err=True)
+        sys.exit(exitcodes.BROKER_UNREACHABLE)
+    print_rows(rows, ("topic", "partition", "committed", "low", "high", "lag",
+                       "lost_to_retention"), as_json)
+
+
+@click.command()
+@consumer_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per topic.")
+@click.pass_context
+def topics(ctx: click.Context, as_json: bool, **params: Any) -> None:
+    """The topics the credentials can see, with partition and message counts.
+
+    \b
+    Example:
+      lsst-alerts topics --preset antares    # lists the client. streams
+    """
+    from confluent_kafka import KafkaException
+
+    from ..sources.offsets import list_topics
+
+    settings = settings_from(ctx, params)
+    prefix = "client." if settings.preset == "antares" else ""
+    try:
+        rows = list_topics(settings.kafka, prefix)
+    except KafkaException as exc:
+        click.echo(f"cannot list topics: {exc}", err=True)
+        sys.exit(exitcodes.BROKER_UNREACHABLE)
+    print_rows(rows, ("topic", "partitions", "messages"), as_json)
+
+
+@click.command()
+@click.option("--days", type=int, default=30, show_default=True,
+              help="Delete CSV files, cutouts, dead letters and archive files older "
+              "than this many days.")
+@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
+              show_default=True)
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+def cleanup(days: int, output_dir: Path, dry_run: bool) -> None:
+    """Apply retention to the output directory (what run_lsst_consumer.sh calls after a run).
+
+    Never deletes today's files or anything outside the output directory.
+
+    \b
+    Example:
+      lsst-alerts cleanup --days 60 --output-dir lsst_alerts --dry-run
+    """
+    from ..ops.retention import cleanup as run_cleanup
+    from ..pipeline.outputdir import AlreadyRunning
+
+    if days < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--days")
+    try:
+        report = run_cleanup(output_dir, days, dry_run)
+    except AlreadyRunning as exc:
+        click.echo(f"{exc}; retention runs after it", err=True)
+        sys.exit(exitcodes.ALREADY_RUNNING)
+    for name in report.removed:
+        click.echo(("would remove " if dry_run else "removed ") + name)
+    click.echo(report.line(dry_run))
+
+
+@click.command()
+@consumer_options
+@click.option("--json", "as_json", is_flag=True, help="Everything as one JSON object.")
+@click.option("--no-broker", is_flag=True, help="Do not ask the broker for lag.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, no_broker: bool, **params: Any) -> None:
+    """Tonight's alert count, the last week, cutout storage, last run, dead letters and lag.
+
+    "Today" is tonight's observing night (dayObs, UTC-12h), the date the CSV files are named by.
+
+    \b
+    Example:
+      lsst-alerts status --output-dir lsst_alerts --json
+    """
+    from ..ops.status import collect, status_lines
+
+    settings = settings_from(ctx, params, require_source=False)
+    facts = collect(settings.output_dir, kafka=None if no_broker else settings.kafka,
+                    topics=settings.topics)
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    for line in status_lines(facts):
+        click.echo(line)
+
+
+@click.command()
+@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
+              show_default=True, help="The root the members (--member NAME) write under.")
+def merge(output_dir: Path) -> None:
+    """Gather the CSV files of a group's members into OUTPUT_DIR/data/, each alert once.
+
+    \b
+    Example (two consumers sharing the work of one topic):
+      lsst-alerts consume --member a --output-dir lsst_alerts ... &
+      lsst-alerts consume --member b --output-dir lsst_alerts ...
+      lsst-alerts merge --output-dir lsst_alerts
+    """
+    from ..ops.merge import merge as run_merge
+
+    try:
+        report = run_merge(output_dir)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, rows in report.nights.items():
+        click.echo(f"{output_dir / 'data' / name}: {rows:,} alerts")
+    click.echo(f"merged {len(report.members)} members, {sum(report.nights.values()):,} alerts, "
+               f"{report.duplicates:,} duplicate rows dropped")

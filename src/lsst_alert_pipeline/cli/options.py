@@ -1,0 +1,113 @@
+"""What several commands share: the consumer's settings flags and how they become Settings,
+logging set-up, table printing, and the exit statuses of the commands other than consume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import config, exitcodes
+from ..config import Settings
+from ..errors import ConfigurationError
+
+EXIT_BAD_INPUT = 1  # inspect / filter-test: some alert could not be decoded or errored
+EXIT_NOT_DELIVERED = 3  # simulate to Kafka: some messages were not delivered
+
+
+def setup_logging(level: str) -> None:
+    """Log lines with a timestamp to stderr, at the level named (DEBUG ... ERROR)."""
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%Y-%m-%dT%H:%M:%S%z", stream=sys.stderr, force=True)
+
+
+def kafka_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    """-X KEY=VALUE flags as a dict of librdkafka properties."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-X")
+        out[key.strip()] = value
+    return out
+
+
+def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The settings flags shared by `consume`, `config check`, `offsets`, `topics`, `status`."""
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="TOML configuration file (default ./lsst_alerts.toml if present)."),
+        click.option("--from", "from_paths", multiple=True, type=click.Path(),
+                     help="Read alert files or folders instead of Kafka."),
+        click.option("--output-dir", type=click.Path(path_type=Path),
+                     help="Where data/, cutouts/ go (default ./lsst_alerts)."),
+        click.option("--bootstrap-servers", help="Kafka bootstrap.servers."),
+        click.option("--topic", "topics", multiple=True, help="Topic(s) to read."),
+        click.option("--group-id", help="Kafka consumer group (group.id)."),
+        click.option("--preset", type=click.Choice(["antares"]),
+                     help="antares: SASL_SSL + PLAIN, ANTARES's CA, client. topic prefix."),
+        click.option("-X", "kafka_pairs", multiple=True, metavar="KEY=VALUE",
+                     help="Any librdkafka property, e.g. -X security.protocol=SASL_SSL."),
+        click.option("--batch-size", type=int, help="Messages per durable batch (500)."),
+        click.option("--max-messages", type=int, help="Stop after this many messages."),
+        click.option("--duration", type=float, help="Stop after this many seconds."),
+        click.option("--idle-timeout", type=float,
+                     help="Give up after this many seconds without a message while lag > 0."),
+        click.option("--broker-timeout", type=float,
+                     help="Give up after the broker is unreachable this long (300 s)."),
+        click.option("--extra-columns", help="Extra CSV columns, comma separated: "
+                     "ssObjectId,hasSSSource,snr,reliability,dayObs,extendednessCount."),
+        click.option("--schema", help="Force the reader schema: a bundled version or .avsc."),
+        click.option("--member", help="Scale-out: this consumer's name in the group; it "
+                     "writes members/NAME/ and shares the output directory's ledger."),
+        click.option("--reset-offsets", help="Move the group's offsets first: earliest, latest "
+                     "or an ISO-8601 time (first offset at or after it)."),
+        click.option("--archive/--no-archive", "archive", default=None,
+                     help="Keep every alert whole in OUTPUT_DIR/archive/ as Parquet (on)."),
+        click.option("--fetch-cutouts/--no-fetch-cutouts", "antares_fetch_cutouts",
+                     default=None, help="ANTARES stream: fetch cutouts from the REST API."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def settings_from(ctx: click.Context, params: dict[str, Any],
+                  require_source: bool = True) -> Settings:
+    """The validated Settings of consumer_options' flags over the file, environment and base
+    settings (lsst_alert_consumer.py passes those as ctx.obj); exits 2 on a configuration error."""
+    kafka = kafka_pairs(params.pop("kafka_pairs"))
+    if params.get("bootstrap_servers"):
+        kafka["bootstrap.servers"] = params.pop("bootstrap_servers")
+    if params.get("group_id"):
+        kafka["group.id"] = params.pop("group_id")
+    params.pop("bootstrap_servers", None)
+    params.pop("group_id", None)
+    config_file = params.pop("config_file")
+    flags = {k: v for k, v in params.items() if v is not None}
+    if kafka:
+        flags["kafka"] = kafka
+    base = (ctx.obj or {}).get("base_settings")
+    try:
+        return config.load(config_file, flags=flags, base=base, require_source=require_source)
+    except ConfigurationError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(exitcodes.CONFIG_ERROR)
+
+
+def print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], as_json: bool) -> None:
+    """Rows as JSON Lines, or as a table with aligned columns."""
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) if rows else len(c) for c in columns]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        click.echo("  ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))

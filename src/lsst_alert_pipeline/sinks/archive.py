@@ -101,10 +101,15 @@ def write_atomically(content: bytes, path: Path) -> None:
 
 @dataclass(frozen=True)
 class PreparedFile:
-    """A file's Parquet bytes, encoded ahead for exactly these alerts (by diaSourceId)."""
+    """A file's rows (or Parquet bytes), built ahead for exactly these alerts (by id)."""
 
     dia_source_ids: tuple[Any, ...]
-    parts: tuple[tuple[str, bytes, int], ...]  # (name suffix, bytes, rows)
+    parts: tuple[tuple[str, pl.DataFrame | bytes, int], ...]  # (name suffix, rows, row count)
+
+
+# Where the Parquet encoding (zstd) runs: on the decode thread with the rest of the archive's
+# preparation, or on the writing thread, which otherwise waits less for its own work.
+ENCODE_AHEAD = False
 
 
 def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_day: str) -> None:
@@ -116,7 +121,7 @@ def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_d
     for members in file_groups(alerts, default_day).values():
         ids = tuple(alert.record.diaSourceId for alert in members)
         try:
-            parts = tuple((suffix, encoded(frame), frame.height)
+            parts = tuple((suffix, encoded(frame) if ENCODE_AHEAD else frame, frame.height)
                           for suffix, frame in unified(archive_frames(members)))
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -132,7 +137,8 @@ def file_parts(members: Sequence[ArchivedAlert]) -> tuple[tuple[str, bytes, int]
     prepared = members[0].record.extra.get(PREPARED_FILE)
     if isinstance(prepared, PreparedFile) and prepared.dia_source_ids == tuple(
             alert.record.diaSourceId for alert in members):
-        return prepared.parts
+        return tuple((suffix, content if isinstance(content, bytes) else encoded(content), rows)
+                     for suffix, content, rows in prepared.parts)
     return tuple((suffix, encoded(frame), frame.height)
                  for suffix, frame in unified(archive_frames(members)))
 

@@ -56,6 +56,7 @@ class Settings:
     from_paths: list[str] = field(default_factory=list)
     reset_offsets: str | None = None
     member: str | None = None
+    archive: bool = True  # every alert whole in OUTPUT_DIR/archive/ (Parquet)
     antares_api_url: str = "https://api.antares.noirlab.edu/v2/"
     antares_fetch_cutouts: bool = False
     antares_timeout: float = 30.0

@@ -125,9 +125,24 @@ def verify_exactly_once(output: Path, alerts: SimulatedAlerts, expected: set[int
                 with fits.open(io.BytesIO(written)) as hdus:
                     assert hdus[0].data is not None
     assert not temp_files(output), f"temp files left: {temp_files(output)[:3]}"
+    archived = archived_ids(output)
+    if archived is not None:  # every CSV alert once in the archive's files on disk, no other
+        assert sorted(archived) == sorted(seen), "the archive's alerts differ from the CSV's"
     if not partial:
         FIGURES["verified"] += len(rows)
     return set(seen)
+
+
+def archived_ids(output: Path) -> list[int] | None:
+    """The diaSourceId of every row in the archive's Parquet files on disk (None: no archive)."""
+    files = sorted(output.glob("archive/*/*.parquet"))
+    if not files:
+        return None
+    import duckdb
+
+    rows = duckdb.sql(f"SELECT diaSourceId FROM read_parquet({[str(f) for f in files]!r}, "
+                      "union_by_name = true)").fetchall()
+    return [int(row[0]) for row in rows]
 
 
 def run_to_completion(command: list[str], log: Path, timeout: float = 180,

@@ -2,7 +2,8 @@
 
 This file holds the click group `main` and registers the commands, which live by what the user
 does: alerts.py (inspect, simulate, filter-test, relay), consume.py (consume, config check,
-offsets, topics, status, cleanup, merge), look.py (show, report, demo); options.py holds the
+offsets, topics, status, cleanup, merge), look.py (show, report, demo), archive.py (query,
+lightcurve, compact); options.py holds the
 flags and helpers several commands share. Imports: anything below (pipeline, ops, look, filter,
 decode, sources, simulate); nothing imports cli.
 """
@@ -13,6 +14,7 @@ import click
 
 from .. import __version__
 from .alerts import filter_test, inspect, relay, simulate
+from .archive import compact, lightcurve, query
 from .consume import (
     cleanup,
     config_group,
@@ -34,7 +36,7 @@ def main() -> None:
 
 # In the order the original single-file CLI defined them, so `lsst-alerts --help` is unchanged.
 for command in (inspect, consume, config_group, filter_test, show, report, relay, offsets, topics,
-                cleanup, status, simulate, demo, merge, fill_cutouts):
+                cleanup, status, simulate, demo, merge, fill_cutouts, query, lightcurve, compact):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -137,7 +137,8 @@ def topics(ctx: click.Context, as_json: bool, **params: Any) -> None:
 
 @click.command()
 @click.option("--days", type=int, default=30, show_default=True,
-              help="Delete CSV files, cutouts and dead letters older than this many days.")
+              help="Delete CSV files, cutouts, dead letters and archive files older "
+              "than this many days.")
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
               show_default=True)
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")

@@ -70,6 +70,8 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      "writes members/NAME/ and shares the output directory's ledger."),
         click.option("--reset-offsets", help="Move the group's offsets first: earliest, latest "
                      "or an ISO-8601 time (first offset at or after it)."),
+        click.option("--archive/--no-archive", "archive", default=None,
+                     help="Keep every alert whole in OUTPUT_DIR/archive/ as Parquet (on)."),
         click.option("--fetch-cutouts/--no-fetch-cutouts", "antares_fetch_cutouts",
                      default=None, help="ANTARES stream: fetch cutouts from the REST API."),
     ]

@@ -26,7 +26,14 @@ import fastavro
 
 from ..errors import InvalidMessage
 from ..sources.files import alert_files
-from .columnar import NEEDED_AFTER_TRIGGER, container_header, read_after_trigger
+from .columnar import (
+    CUTOUT_FIELDS,
+    NEEDED_AFTER_TRIGGER,
+    container_header,
+    read_after_trigger,
+    read_whole,
+    tails_of,
+)
 from .formats import DecodedAlert, decode_message, detect_format, wire_schema_id
 from .inflation import DEFAULT_MAX_INFLATED_BYTES
 from .normalize import AlertRecord, normalize, normalize_rubin
@@ -38,6 +45,9 @@ log = logging.getLogger(__name__)
 # v9/v10 packets: ~0.5x at 0-2 rows, ~15x at 300-400 rows).
 HEAVY_HISTORY = 24
 COLUMNAR_GROUP = 8
+# Where a record's extra holds (the batch's whole-packet frame of its version, its row), when
+# decode_and_normalize was asked to read packets whole (the archive is on).
+WHOLE_PACKET = "whole_packet"
 # Files read and decoded at a time: enough for the columnar groups, ~1 MB each when heavy.
 FILE_BATCH = 64
 
@@ -106,10 +116,16 @@ def history_length(payload: bytes, position: int, array_branch: int) -> int:
 
 
 def decode_and_normalize(payloads: list[bytes], schemas: SchemaSource,
-                         max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES) -> list[Outcome]:
-    """Per payload, its normalized alerts or the InvalidMessage saying why it has none."""
+                         max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+                         whole: bool = False) -> list[Outcome]:
+    """Per payload, its normalized alerts or the InvalidMessage saying why it has none.
+
+    `whole` (the archive is on): also read every wire packet whole, one polars read per schema
+    version, which then serves the history-heavy alerts too (one block of the whole batch reads
+    ~3x faster than the columnar groups below); each record gets its row in extra."""
     outcomes: list[Outcome | None] = [None] * len(payloads)
     heavy: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    light: dict[str, list[tuple[int, Any]]] = {}
     for index, payload in enumerate(payloads):
         try:
             split = _wire_split(payload, schemas)
@@ -134,11 +150,18 @@ def decode_and_normalize(payloads: list[bytes], schemas: SchemaSource,
                 raise ValueError(f"{len(payload) - body.tell()} bytes left after the Avro body")
             assert isinstance(tail, dict)
             outcomes[index] = [normalize_rubin({**head, **tail}, version)]
+            if whole:
+                light.setdefault(version, []).append((index, head["diaSource"]["diaSourceId"]))
         except InvalidMessage as exc:
             outcomes[index] = exc
         except Exception:
             # Let the one-message path name the problem exactly (and keep the bytes).
             outcomes[index] = _one_by_one(payload, schemas, max_inflated_bytes)
+    if whole:
+        for version in light.keys() | heavy.keys():
+            if _whole_batch(version, light.get(version, []), heavy.get(version, []), payloads,
+                            outcomes):
+                heavy.pop(version, None)
     for version, items in heavy.items():
         # Columnar reads in small groups: polars materializes every field of every history row,
         # ~5 MB per alert, so a whole batch at once would cost hundreds of MB.
@@ -146,6 +169,44 @@ def decode_and_normalize(payloads: list[bytes], schemas: SchemaSource,
             _columnar(version, items[start:start + COLUMNAR_GROUP], payloads, outcomes, schemas)
     assert all(outcome is not None for outcome in outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _whole_batch(version: str, light: list[tuple[int, Any]],
+                 heavy: list[tuple[int, dict[str, Any]]], payloads: list[bytes],
+                 outcomes: list[Outcome | None]) -> bool:
+    """Read a version's packets whole in one go; normalize its heavy alerts from that read and
+    give every record its row. False when polars cannot (the columnar groups then do)."""
+    order = sorted([(index, dia_source_id) for index, dia_source_id in light]
+                   + [(index, head["diaSource"]["diaSourceId"]) for index, head in heavy])
+    try:
+        frame = read_whole(version, [payloads[index][5:] for index, _ in order],
+                           [dia_source_id for _, dia_source_id in order], cutouts=True)
+        rows = {index: row for row, (index, _) in enumerate(order)}
+        _, columns = container_header(version)
+        tails = tails_of(frame[[rows[index] for index, _ in heavy]], columns)
+        for (index, head), tail in zip(heavy, tails, strict=True):
+            # The same checks as the columnar groups: enough rows, and the body ends with the
+            # fields read last (polars does not mind bytes left over).
+            if len((tail["history"] or ((),))[0]) < head["_history"]:
+                raise ValueError("prvDiaSources shorter than its first block count")
+            if not payloads[index].endswith(encoded_tail(version, tail)):
+                raise ValueError("the Avro body does not end with the fields read last")
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # polars panics (pyo3 PanicException) on some corrupt bodies
+        log.debug("whole read of %d v%s alerts failed (%s)", len(order), version, exc)
+        return False
+    for (index, head), tail in zip(heavy, tails, strict=True):
+        ids, values = tail.pop("history") or ((), ())
+        del head["_body"], head["_history"]
+        outcomes[index] = [normalize_rubin({**head, **tail}, version,
+                                           zip(ids, values, strict=True))]
+    kept = frame.drop(*(name for name in CUTOUT_FIELDS if name in frame.columns))
+    for index, row in rows.items():
+        outcome = outcomes[index]
+        if isinstance(outcome, list):
+            outcome[0].extra[WHOLE_PACKET] = (kept, row)
+    return True
 
 
 def _wire_split(payload: bytes, schemas: SchemaSource) -> tuple[str, SplitSchema] | None:

@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 from ..decode.times import MJD_UNIX_EPOCH
 from ..sinks.csv import csv_name
 from .cutouts import load_cutout, scaled_for_display
+from .lightcurve import light_curves, plot_light_curve
 from .nights import Alert, histories, night_csv, read_night
 from .preview import BAND_COLOURS, band_order, draw_preview, fmt, new_figure, save_figure
 
@@ -173,13 +174,26 @@ def write_thumbnail(path: Path, out: Path) -> Path | None:
     return out
 
 
+def archived_light_curves(output_dir: Path, shown: Sequence[Alert],
+                          folder: Path) -> dict[int, Path]:
+    """lightcurves/<diaObjectId>.png for each shown object the archive holds (not the
+    solar-system alerts' diaObjectId 0); {} without an archive."""
+    wanted = {a.dia_object_id for a in shown if a.dia_object_id and a.ss_source != "yes"}
+    written = {}
+    for dia_object_id, points in light_curves(output_dir, wanted).items():
+        if points:
+            written[dia_object_id] = plot_light_curve(points, dia_object_id,
+                                                      folder / f"{dia_object_id}.png")
+    return written
+
+
 def link(path: Path, folder: Path) -> str:
     """A relative URL from index.html's folder, escaped for an attribute."""
     return html.escape(path.relative_to(folder).as_posix(), quote=True)
 
 
 def alert_row_html(alert: Alert, folder: Path, thumbnails: dict[str, Path | None],
-                   preview: Path) -> str:
+                   preview: Path, light_curve: Path | None = None) -> str:
     e = html.escape
     cells = []
     for kind, thumb in thumbnails.items():
@@ -190,9 +204,13 @@ def alert_row_html(alert: Alert, folder: Path, thumbnails: dict[str, Path | None
                          f'<img src="{link(thumb, folder)}" alt="{e(kind)}" '
                          f'title="{e(kind)}" width="72" height="72"></a></td>')
     utc = alert.observed_utc
+    dia_object = e(fmt(alert.dia_object_id, "d"))
+    if light_curve is not None:
+        dia_object = (f'<a href="{link(light_curve, folder)}" title="light curve from the '
+                      f'archive">{dia_object}</a>')
     values = [
         f'<a href="{link(preview, folder)}">{e(str(alert.dia_source_id))}</a>',
-        e(alert.alert_id), e(fmt(alert.dia_object_id, "d")), e(alert.band or "—"),
+        e(alert.alert_id), dia_object, e(alert.band or "—"),
         e(fmt(alert.mjd, ".5f")), e(utc.strftime("%H:%M:%S") if utc else "—"),
         e(f"{fmt(alert.ps_flux)} ± {fmt(alert.ps_flux_err)}"),
         e(fmt(alert.extendedness_median, ".3f")), e(fmt(alert.extendedness_min, ".3f")),
@@ -252,7 +270,9 @@ SSSource is the CSV's <code>hasSSSource</code> column when present, otherwise de
 <div class="plots">{images}</div>
 <h2>Alerts</h2>
 <p>Click a thumbnail or a diaSourceId for the full preview (cutouts with north/east arrows and
-scale bar, key values, light curve when the object has other alerts).</p>
+scale bar, key values, light curve when the object has other alerts). A diaObjectId links to
+the object's whole light curve from the archive (every detection and forced point it holds,
+across nights; <code>lsst-alerts lightcurve ID</code> prints it).</p>
 <table>
 <thead><tr>{"".join(f"<th>{e(h)}</th>" for h in TABLE_HEAD)}</tr></thead>
 <tbody>
@@ -279,6 +299,7 @@ def write_report(output_dir: Path, date: str | None = None, out: Path | None = N
              plot_extendedness(night, folder / "extendedness.png"),
              plot_sky(night, folder / "sky.png")]
     object_rows = histories(output_dir, night.shown)
+    curves = archived_light_curves(output_dir, night.shown, folder / "lightcurves")
     rows = []
     for alert in night.shown:
         name = str(alert.dia_source_id)
@@ -289,7 +310,8 @@ def write_report(output_dir: Path, date: str | None = None, out: Path | None = N
         }
         history = object_rows.get(alert.object_key, [alert]) if alert.object_key else [alert]
         preview = draw_preview(output_dir, alert, history, folder / "previews" / f"{name}.png")
-        rows.append(alert_row_html(alert, folder, thumbnails, preview))
+        rows.append(alert_row_html(alert, folder, thumbnails, preview,
+                                   curves.get(alert.dia_object_id or 0)))
     index = folder / "index.html"
     temp = folder / ".tmp-index.html"
     temp.write_text(page_html(night, folder, plots, rows, csv_name(night_date)), encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Retention: delete CSV files, cutouts and dead letters older than N days, and nothing else.
+"""Retention: delete CSV files, cutouts, dead letters and archive files older than N days, and
+nothing else.
 
 Never today's files, never a file outside the output directory (symbolic links are not
 followed, and a path that resolves elsewhere is left alone), never while a consumer writes.
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from ..pipeline.outputdir import OutputDir
 
-PATTERNS = (("data", "lsst_alerts_*.csv"), ("cutouts", "*.fits"), ("deadletter", "*"))
+PATTERNS = (("data", "lsst_alerts_*.csv"), ("cutouts", "*.fits"), ("deadletter", "*"),
+            ("archive", "dayObs=*/*.parquet"))
 
 
 @dataclass
@@ -51,7 +53,7 @@ def old_files(output: OutputDir, days: float, now: float | None = None) -> tuple
             if path.is_symlink():
                 report.skipped_links += 1
                 continue
-            if not path.is_file() or path.resolve().parent != base.resolve():
+            if not path.is_file() or not path.resolve().is_relative_to(base.resolve()):
                 continue
             if path.stat().st_mtime >= cutoff:
                 report.kept_recent += 1
@@ -66,12 +68,21 @@ def cleanup(output_dir: Path, days: float, dry_run: bool = False) -> CleanupRepo
         raise ValueError("retention must be at least 1 day")
     with OutputDir(output_dir) as output:
         chosen, report = old_files(output, days)
+        assert output.ledger is not None
+        archived = [path for path in chosen if path.parent.parent == output.archive]
+        if archived and not dry_run:
+            # Unlisted first: `query` reads the ledger's list, so it never opens a deleted file.
+            with output.ledger.archive_transaction() as db:
+                output.ledger.replace_archive_files(
+                    db, [output.ledger_key(path) for path in archived], [])
         for path in chosen:
             size = path.stat().st_size
             if not dry_run:
                 os.unlink(path)
-                if path.parent == output.data and output.ledger is not None:
+                if path.parent == output.data:
                     output.ledger.forget_csv(output.csv_key(path.name))
+                if path in archived and not any(path.parent.iterdir()):
+                    path.parent.rmdir()  # the night's partition folder, now empty
             report.removed.append(str(path.relative_to(output.root)))
             report.freed_bytes += size
     return report

@@ -82,7 +82,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
         pipeline = Pipeline(output, schemas, tuple(settings.extra_columns), fetcher,
                             fetch_budget=2 * settings.batch_seconds,
                             alert_id_format=settings.antares_alert_id_format,
-                            max_inflated_bytes=settings.max_inflated_bytes)
+                            max_inflated_bytes=settings.max_inflated_bytes,
+                            archive=settings.archive)
         options = RunOptions(batch_size=settings.batch_size,
                              batch_seconds=settings.batch_seconds,
                              max_messages=settings.max_messages,

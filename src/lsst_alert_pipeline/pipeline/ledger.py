@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,12 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE TABLE IF NOT EXISTS csv_files (name TEXT PRIMARY KEY, length INTEGER NOT NULL);
 -- csv_files.name is the path from the ledger's root: data/lsst_alerts_YYYYMMDD.csv
+-- Parquet files of the archive that hold durable alerts; recovery deletes any other.
+CREATE TABLE IF NOT EXISTS archive_files (
+    name TEXT PRIMARY KEY,  -- path from the ledger's root: archive/dayObs=2026-03-05/...parquet
+    alerts INTEGER NOT NULL,
+    columns TEXT NOT NULL  -- fingerprint of its column names and types (ops/query.py)
+);
 CREATE TABLE IF NOT EXISTS deadletters (
     name TEXT PRIMARY KEY, reason TEXT NOT NULL, written_at REAL NOT NULL
 );
@@ -79,12 +86,16 @@ class Ledger:
 
     def record_batch(self, written: list[tuple[str, str]], csv_lengths: dict[str, int],
                      deadletters: list[tuple[str, str]],
-                     missing_cutouts: Iterable[tuple[str, str, str, str, str, str]] = ()) -> None:
-        """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters, and
-        the cutouts it could not fetch (dia_source_id, kind, alert id, path, state, reason)."""
+                     missing_cutouts: Iterable[tuple[str, str, str, str, str, str]] = (),
+                     archive_files: Iterable[tuple[str, int, str]] = ()) -> None:
+        """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters, the
+        cutouts it could not fetch (dia_source_id, kind, alert id, path, state, reason) and the
+        archive's new files."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)",
+                                list(archive_files))
             self.db.executemany(
                 "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?)",
                 [(dia_source_id, csv, now) for dia_source_id, csv in written])
@@ -133,6 +144,24 @@ class Ledger:
         """Retention removed a CSV file: its alerts stay known, so a replay does not revive it."""
         with self.db:
             self.db.execute("DELETE FROM csv_files WHERE name = ?", (name,))
+
+    def archive_files(self) -> dict[str, int]:
+        """The archive's durable files (paths from the ledger's root) and their alert counts."""
+        return dict(self.db.execute("SELECT name, alerts FROM archive_files").fetchall())
+
+    @contextmanager
+    def archive_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction held while archive files are swapped or swept: recovery and
+        `compact` (which may run beside a consumer) never see each other's half-done step."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            yield self.db
+
+    def replace_archive_files(self, db: sqlite3.Connection, removed: Iterable[str],
+                              added: Iterable[tuple[str, int, str]]) -> None:
+        """Inside archive_transaction: the listed files change (compaction, retention)."""
+        db.executemany("DELETE FROM archive_files WHERE name = ?", [(n,) for n in removed])
+        db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)", list(added))
 
     def record_retention_losses(self, losses: list[dict[str, int | str]]) -> None:
         now = time.time()

@@ -4,6 +4,7 @@ Layout (the specification's, plus two folders of our own):
     data/lsst_alerts_YYYYMMDD.csv      one CSV per observing night (dayObs)
     cutouts/<diaSourceId>_<kind>_<YYYYMMDD_HHMMSS>.fits
     deadletter/                         undecodable messages and why
+    archive/dayObs=YYYY-MM-DD/*.parquet every alert whole (sinks/archive.py), unless --no-archive
     state/ledger.sqlite, state/lock     what is durably written; who is writing
 
 Members of one consumer group (`--member NAME`, scale-out) each write a whole layout of their own
@@ -20,6 +21,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from ..sinks.archive import ARCHIVE_FOLDER
 from ..sinks.atomic import TEMP_PREFIX
 from .ledger import Ledger
 
@@ -52,6 +54,7 @@ class OutputDir:
         self.cutouts = self.root / "cutouts"
         self.deadletter = self.root / "deadletter"
         self.state = self.root / "state"
+        self.archive = self.root / ARCHIVE_FOLDER
         self._lock_fd: int | None = None
         self.ledger: Ledger | None = None
 
@@ -111,6 +114,24 @@ class OutputDir:
         for folder in (self.cutouts, self.deadletter):
             for temp in folder.glob(TEMP_PREFIX + "*"):
                 temp.unlink(missing_ok=True)
+        self.recover_archive()
+
+    def recover_archive(self) -> None:
+        """Delete archive files the ledger does not list: a batch's files written before a
+        crash that came before its ledger commit (its alerts come again), or a compaction's."""
+        assert self.ledger is not None
+        if not self.archive.is_dir():
+            return
+        with self.ledger.archive_transaction():
+            listed = self.ledger.archive_files()
+            for path in self.archive.glob("dayObs=*/*"):
+                unlisted = path.suffix == ".parquet" and self.ledger_key(path) not in listed
+                if path.name.startswith(TEMP_PREFIX) or unlisted:
+                    path.unlink(missing_ok=True)
+
+    def ledger_key(self, path: Path) -> str:
+        """How the ledger names a file of this output: its path from the ledger's root."""
+        return path.relative_to(self.ledger_root).as_posix()
 
     def csv_key(self, name: str) -> str:
         """How the (possibly shared) ledger names a CSV file of this output: its path from the

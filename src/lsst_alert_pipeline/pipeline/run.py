@@ -26,6 +26,8 @@ from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
 from ..decode.values import blank_unusable
 from ..errors import InvalidMessage
+from ..sinks.archive import ArchiveSink, prepare_batch
+from ..sinks.archive_rows import ArchivedAlert
 from ..sinks.csv import SPEC_COLUMNS, DailyCsv
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
@@ -105,6 +107,7 @@ class BatchOutcome:
     written: list[tuple[str, str]] = field(default_factory=list)
     csv_lengths: dict[str, int] = field(default_factory=dict)
     deadletters: list[tuple[str, str]] = field(default_factory=list)
+    archive_files: list[tuple[str, int, str]] = field(default_factory=list)
     already_written: int = 0
     missing_cutouts: int = 0
     missing: list[MissingCutout] = field(default_factory=list)
@@ -115,7 +118,7 @@ class Pipeline:
     def __init__(self, output: OutputDir, schemas: SchemaSource | None = None,
                  extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
                  fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}",
-                 max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES):
+                 max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES, archive: bool = True):
         self.output = output
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
@@ -123,13 +126,18 @@ class Pipeline:
         self.fetch_cutouts = fetch_cutouts
         self.fetch_budget = fetch_budget  # seconds a batch may spend retrying the cutout API
         self.alert_ids = AntaresAlertIds(alert_id_format)
+        self.archive = ArchiveSink(output.archive, lambda: fault_point("archive-file-written")) \
+            if archive else None
         self.registered_csv: set[str] = set()
         self.max_inflated_bytes = max_inflated_bytes
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
-        return decode_and_normalize([message.payload for message in messages], self.schemas,
-                                    self.max_inflated_bytes)
+        results = decode_and_normalize([message.payload for message in messages], self.schemas,
+                                       self.max_inflated_bytes, whole=self.archive is not None)
+        if self.archive is not None:
+            prepare_batch(messages, results, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
+        return results
 
     def deliver(self, source: Source, messages: list[Message],
                 decoded: list[Decoded] | None = None) -> BatchOutcome:
@@ -143,7 +151,8 @@ class Pipeline:
         except OSError as exc:
             raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
         self.output.ledger.record_batch(outcome.written, outcome.csv_lengths, outcome.deadletters,
-                                        [m.as_row() for m in outcome.missing])
+                                        [m.as_row() for m in outcome.missing],
+                                        outcome.archive_files)
         fault_point("after-ledger")
         source.commit(messages)
         fault_point("after-commit")
@@ -166,7 +175,9 @@ class Pipeline:
         known = self.output.ledger.known(ids)
         fetched = self._fetch(decoded, known)
         processed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        today = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
         rows: dict[str, list[list[Any]]] = {}
+        archived: list[ArchivedAlert] = []
         for message, index, record in decoded:
             key = str(record.diaSourceId)
             if key in known:
@@ -192,7 +203,8 @@ class Pipeline:
                 log.warning("%s: wrote alert %s with blank values: %s", origin, key,
                             "; ".join(blanked))
             known.add(key)
-            day = record.day_obs or dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+            archived.append(ArchivedAlert(message, index, record))
+            day = record.day_obs or today
             name = self.csv.file_for(day)  # never under another header (extra_columns changed)
             rows.setdefault(name, []).append(row)
             outcome.written.append((key, self.output.csv_key(name)))
@@ -203,6 +215,10 @@ class Pipeline:
             self.registered_csv.add(name)
         lengths = self.csv.append(rows)
         outcome.csv_lengths = {self.output.csv_key(name): n for name, n in lengths.items()}
+        if self.archive is not None and archived:
+            outcome.archive_files = [(self.output.ledger_key(path), count, columns)
+                                     for path, count, columns in self.archive.write(archived,
+                                                                                    today)]
         return outcome
 
     def _fetch(self, decoded: list[tuple[Message, int, AlertRecord]],

@@ -1,7 +1,8 @@
 """Test instrumentation, not a feature: crash the process at a chosen step of `Pipeline.deliver`.
 
 `LSST_ALERT_PIPELINE_FAULT=<step>:<n>` (steps: after-write, after-sync, after-ledger,
-after-commit) makes the process SIGKILL itself the n-th time it reaches that step, so
+after-commit; archive-file-written, inside the archive's write after each Parquet file is
+renamed into place) makes the process SIGKILL itself the n-th time it reaches that step, so
 tests/reliability can prove a restart recovers from a crash at every point of the durability
 order. Unset, it does nothing.
 """

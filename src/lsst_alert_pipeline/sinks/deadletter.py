@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -19,10 +20,18 @@ def safe_name(origin: str) -> str:
     return name[:150]
 
 
+def deadletter_name(origin: str, payload: bytes) -> str:
+    """`<readable origin>-<hash of origin and bytes>`: two origins that read alike once made
+    safe (`a b.avro`, `a_b.avro`), or one file name seen again with other bytes, never share a
+    name; the same message redelivered keeps its name (rewritten, not doubled)."""
+    digest = hashlib.sha256(origin.encode() + b"\0" + payload).hexdigest()[:16]
+    return f"{safe_name(origin)[:120]}-{digest}"
+
+
 def write_deadletter(folder: Path, origin: str, payload: bytes, reason: str,
                      details: dict[str, Any] | None = None) -> str:
     """Write `<name>.bin` (the raw bytes) and `<name>.json` (why); return the name."""
-    name = safe_name(origin)
+    name = deadletter_name(origin, payload)
     body = {"origin": origin, "reason": reason, "bytes": len(payload), **(details or {})}
     for suffix, content in ((".bin", payload), (".json", json.dumps(body, indent=2).encode())):
         temp = folder / f"{TEMP_PREFIX}{name}{suffix}"

@@ -164,3 +164,25 @@ def test_status_json_matches_a_known_output_directory(alert_packets, tmp_path: P
     # The specification's own recipe still works: wc -l counts header + rows.
     lines = (out / "data" / f"lsst_alerts_{today}.csv").read_text().count("\n")
     assert lines == 4
+
+
+def test_retention_covers_members_and_skips_a_running_one(tmp_path: Path) -> None:
+    from lsst_alert_pipeline.pipeline.outputdir import OutputDir
+
+    out = tmp_path / "lsst_alerts"
+    olds = []
+    for member in ("a", "b"):
+        for folder in ("data", "cutouts"):
+            (out / "members" / member / folder).mkdir(parents=True)
+        old_csv = out / "members" / member / "data" / "lsst_alerts_20250101.csv"
+        old_fits = out / "members" / member / "cutouts" / "1_science_20250101_000000.fits"
+        for path in (old_csv, old_fits):
+            path.write_bytes(b"x" * 1000)
+            age(path, 45)
+        olds.append((old_csv, old_fits))
+    with OutputDir(out, "b"):  # member b is running
+        result = CliRunner().invoke(main, ["cleanup", "--days", "30", "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "removed 2 files" in result.output and "not cleaned: b" in result.output
+    assert not any(path.exists() for path in olds[0]) and all(path.exists() for path in olds[1])
+    assert "members/a/data/lsst_alerts_20250101.csv" in result.output

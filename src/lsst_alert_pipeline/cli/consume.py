@@ -236,7 +236,9 @@ def status(ctx: click.Context, as_json: bool, no_broker: bool, **params: Any) ->
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
               show_default=True, help="The root the members (--member NAME) write under.")
 def merge(output_dir: Path) -> None:
-    """Gather the CSV files of a group's members into OUTPUT_DIR/data/, each alert once.
+    """Append the group's members' new rows to OUTPUT_DIR/data/, each alert once.
+
+    Never rewrites or deletes a row; refuses while a consumer writes to the root.
 
     \b
     Example (two consumers sharing the work of one topic):
@@ -244,13 +246,18 @@ def merge(output_dir: Path) -> None:
       lsst-alerts consume --member b --output-dir lsst_alerts ...
       lsst-alerts merge --output-dir lsst_alerts
     """
+    from ..ops.merge import MergeError
     from ..ops.merge import merge as run_merge
+    from ..pipeline.outputdir import AlreadyRunning
 
     try:
         report = run_merge(output_dir)
-    except ValueError as exc:
+    except AlreadyRunning as exc:
+        click.echo(f"{exc}; merge when it has finished", err=True)
+        sys.exit(exitcodes.ALREADY_RUNNING)
+    except MergeError as exc:
         raise click.ClickException(str(exc)) from exc
     for name, rows in report.nights.items():
-        click.echo(f"{output_dir / 'data' / name}: {rows:,} alerts")
-    click.echo(f"merged {len(report.members)} members, {sum(report.nights.values()):,} alerts, "
-               f"{report.duplicates:,} duplicate rows dropped")
+        click.echo(f"{output_dir / 'data' / name}: {rows:,} alerts added")
+    click.echo(f"merged {len(report.members)} members, {sum(report.nights.values()):,} alerts "
+               f"added, {report.duplicates:,} already in the root's files")

@@ -2,7 +2,9 @@
 nothing else.
 
 Never today's files, never a file outside the output directory (symbolic links are not
-followed, and a path that resolves elsewhere is left alone), never while a consumer writes.
+followed, and a path that resolves elsewhere is left alone), never while a consumer writes. The
+scale-out members' layouts (members/NAME/) get the same treatment, each under its own lock: a
+member that is running is skipped and named.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pipeline.outputdir import OutputDir
+from ..pipeline.outputdir import AlreadyRunning, OutputDir
 
 PATTERNS = (("data", "lsst_alerts_*.csv"), ("cutouts", "*.fits"), ("deadletter", "*"),
             ("archive", "dayObs=*/*.parquet"))
@@ -25,11 +27,14 @@ class CleanupReport:
     freed_bytes: int = 0
     kept_recent: int = 0
     skipped_links: int = 0
+    busy_members: list[str] = field(default_factory=list)
 
     def line(self, dry_run: bool) -> str:
         verb = "would remove" if dry_run else "removed"
+        busy = (f"; members still running, not cleaned: {', '.join(self.busy_members)}"
+                if self.busy_members else "")
         return (f"{verb} {len(self.removed):,} files ({self.freed_bytes / 1e6:,.1f} MB), kept "
-                f"{self.kept_recent:,} recent files, skipped {self.skipped_links:,} links")
+                f"{self.kept_recent:,} recent files, skipped {self.skipped_links:,} links{busy}")
 
 
 def _start_of_today() -> float:
@@ -37,12 +42,11 @@ def _start_of_today() -> float:
     return today.timestamp()
 
 
-def old_files(output: OutputDir, days: float, now: float | None = None) -> tuple[
-        list[Path], CleanupReport]:
-    """The files retention would delete, and what it leaves and why."""
+def old_files(output: OutputDir, days: float, report: CleanupReport,
+              now: float | None = None) -> list[Path]:
+    """The files of one layout retention would delete (what it leaves is counted in report)."""
     now = time.time() if now is None else now
     cutoff = min(now - days * 86400, _start_of_today())
-    report = CleanupReport()
     chosen = []
     root = output.root
     for folder, pattern in PATTERNS:
@@ -59,30 +63,45 @@ def old_files(output: OutputDir, days: float, now: float | None = None) -> tuple
                 report.kept_recent += 1
                 continue
             chosen.append(path)
-    return chosen, report
+    return chosen
 
 
 def cleanup(output_dir: Path, days: float, dry_run: bool = False) -> CleanupReport:
-    """Delete what is older than `days`, holding the output directory's lock."""
+    """Delete what is older than `days` at the root and in every member's layout, each under
+    its lock (the root's first: a consumer at the root stops the whole cleanup)."""
     if days < 1:
         raise ValueError("retention must be at least 1 day")
+    report = CleanupReport()
     with OutputDir(output_dir) as output:
-        chosen, report = old_files(output, days)
-        assert output.ledger is not None
-        archived = [path for path in chosen if path.parent.parent == output.archive]
-        if archived and not dry_run:
-            # Unlisted first: `query` reads the ledger's list, so it never opens a deleted file.
-            with output.ledger.archive_transaction() as db:
-                output.ledger.replace_archive_files(
-                    db, [output.ledger_key(path) for path in archived], [])
-        for path in chosen:
-            size = path.stat().st_size
-            if not dry_run:
-                os.unlink(path)
-                if path.parent == output.data:
-                    output.ledger.forget_csv(output.csv_key(path.name))
-                if path in archived and not any(path.parent.iterdir()):
-                    path.parent.rmdir()  # the night's partition folder, now empty
-            report.removed.append(str(path.relative_to(output.root)))
-            report.freed_bytes += size
+        _clean(output, days, dry_run, report, output.root)
+        members = output.root / "members"
+        for folder in sorted(members.glob("*")) if not members.is_symlink() else []:
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            try:
+                with OutputDir(output_dir, folder.name) as member:
+                    _clean(member, days, dry_run, report, output.root)
+            except AlreadyRunning:
+                report.busy_members.append(folder.name)
     return report
+
+
+def _clean(output: OutputDir, days: float, dry_run: bool, report: CleanupReport,
+           root: Path) -> None:
+    chosen = old_files(output, days, report)
+    archived = [path for path in chosen if path.parent.parent == output.archive]
+    if archived and not dry_run and output.ledger is not None:
+        # Unlisted first: `query` reads the ledger's list, so it never opens a deleted file.
+        with output.ledger.archive_transaction() as db:
+            output.ledger.replace_archive_files(
+                db, [output.ledger_key(path) for path in archived], [])
+    for path in chosen:
+        size = path.stat().st_size
+        if not dry_run:
+            os.unlink(path)
+            if path.parent == output.data and output.ledger is not None:
+                output.ledger.forget_csv(output.csv_key(path.name))
+            if path in archived and not any(path.parent.iterdir()):
+                path.parent.rmdir()  # the night's partition folder, now empty
+        report.removed.append(str(path.relative_to(root)))
+        report.freed_bytes += size

@@ -23,11 +23,28 @@ def current_day_obs(now: dt.datetime | None = None) -> str:
     return name
 
 
-def count_rows(csv: Path) -> int:
-    """Data rows of a CSV (lines after the header); quoted newlines never occur in ours."""
+def count_rows(csv: Path, start: int = 0) -> int:
+    """Data rows of a CSV after byte `start` (a row boundary; 0 skips the header line); quoted
+    newlines never occur in ours."""
     with open(csv, "rb") as handle:
+        handle.seek(start)
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    return max(lines - 1, 0)
+    return max(lines - (1 if start == 0 else 0), 0)
+
+
+def members(output_dir: Path) -> list[Path]:
+    """The scale-out members' folders (members/NAME/), each a layout of its own."""
+    return sorted(p for p in (output_dir / "members").glob("*") if p.is_dir())
+
+
+def night_rows(output_dir: Path, name: str, merged: dict[str, int]) -> int:
+    """A night's alerts: the root's rows plus each member's rows not merged into them yet."""
+    rows = sum(count_rows(csv) for csv in night_parts(output_dir / "data", name))
+    for member in members(output_dir):
+        for path in night_parts(member / "data", name):  # every part: extra_columns changed
+            start = merged.get(path.relative_to(output_dir).as_posix(), 0)
+            rows += count_rows(path, start) if start < path.stat().st_size else 0
+    return rows
 
 
 def folder_bytes(folder: Path) -> tuple[int, int]:
@@ -37,7 +54,7 @@ def folder_bytes(folder: Path) -> tuple[int, int]:
 
 def _ledger_facts(ledger: Path) -> dict[str, Any]:
     facts: dict[str, Any] = {"last_run": None, "deadlettered": 0, "lost_to_retention": 0,
-                             "alerts_in_ledger": 0, "missing_cutouts": []}
+                             "alerts_in_ledger": 0, "missing_cutouts": [], "merged_through": {}}
     if not ledger.exists():
         return facts
     db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
@@ -55,6 +72,9 @@ def _ledger_facts(ledger: Path) -> dict[str, Any]:
             "SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()[0]
         facts["alerts_in_ledger"] = db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
         facts["missing_cutouts"] = _missing_cutouts(db)
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "merged_through" in tables:
+            facts["merged_through"] = dict(db.execute("SELECT name, length FROM merged_through"))
     finally:
         db.close()
     return facts
@@ -80,10 +100,13 @@ def collect(output_dir: Path, now: dt.datetime | None = None,
     today = current_day_obs(now)
     today_date = dt.datetime.strptime(today, "%Y%m%d").date()
     week = [(today_date - dt.timedelta(days=back)).strftime("%Y%m%d") for back in range(7)]
-    per_day = {}
-    for name in week:
-        per_day[name] = sum(count_rows(csv) for csv in night_parts(output_dir / "data", name))
+    ledger_facts = _ledger_facts(output_dir / "state" / "ledger.sqlite")
+    merged = ledger_facts.pop("merged_through")
+    per_day = {name: night_rows(output_dir, name, merged) for name in week}
     cutout_files, cutout_bytes = folder_bytes(output_dir / "cutouts")
+    for member in members(output_dir):
+        files, size = folder_bytes(member / "cutouts")
+        cutout_files, cutout_bytes = cutout_files + files, cutout_bytes + size
     status: dict[str, Any] = {
         "output_dir": str(output_dir),
         "day_obs": today,
@@ -91,7 +114,8 @@ def collect(output_dir: Path, now: dt.datetime | None = None,
         "alerts_per_day": per_day,
         "cutout_files": cutout_files,
         "cutout_bytes": cutout_bytes,
-        **_ledger_facts(output_dir / "state" / "ledger.sqlite"),
+        "members": [member.name for member in members(output_dir)],
+        **ledger_facts,
         "partitions": None,
     }
     if kafka and kafka.get("bootstrap.servers"):

@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS archive_files (
     alerts INTEGER NOT NULL,
     columns TEXT NOT NULL  -- fingerprint of its column names and types (ops/query.py)
 );
+CREATE TABLE IF NOT EXISTS merged_through (name TEXT PRIMARY KEY, length INTEGER NOT NULL);
+-- how far `merge` has copied a member's CSV file into the root's (bytes from its start)
 CREATE TABLE IF NOT EXISTS deadletters (
     name TEXT PRIMARY KEY, reason TEXT NOT NULL, written_at REAL NOT NULL
 );
@@ -144,6 +146,42 @@ class Ledger:
         """Retention removed a CSV file: its alerts stay known, so a replay does not revive it."""
         with self.db:
             self.db.execute("DELETE FROM csv_files WHERE name = ?", (name,))
+            self.db.execute("DELETE FROM merged_through WHERE name = ?", (name,))
+
+    def homes(self, dia_source_ids: Iterable[str]) -> dict[str, str]:
+        """The CSV file (path from the ledger's root) each of these alerts is vouched for in."""
+        ids = list(dia_source_ids)
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(
+                f"SELECT dia_source_id, csv_file FROM alerts WHERE dia_source_id IN ({marks})",
+                chunk).fetchall())
+        return found
+
+    def homed_in(self, csv_file: str) -> set[str]:
+        """Every alert the ledger vouches for in this CSV file."""
+        rows = self.db.execute("SELECT dia_source_id FROM alerts WHERE csv_file = ?", (csv_file,))
+        return {row[0] for row in rows}
+
+    def merged_through(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT name, length FROM merged_through").fetchall())
+
+    def record_merge(self, moved: list[str], target: str, target_length: int, source: str,
+                     source_through: int) -> None:
+        """In one transaction: these alerts now live in `target`, which is this long, and the
+        member's `source` file is merged through `source_through` bytes."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("UPDATE alerts SET csv_file = ? WHERE dia_source_id = ?",
+                                [(target, dia_source_id) for dia_source_id in moved])
+            self.db.execute("INSERT INTO csv_files VALUES (?, ?) "
+                            "ON CONFLICT(name) DO UPDATE SET length=excluded.length",
+                            (target, target_length))
+            self.db.execute("INSERT INTO merged_through VALUES (?, ?) "
+                            "ON CONFLICT(name) DO UPDATE SET length=excluded.length",
+                            (source, source_through))
 
     def archive_files(self) -> dict[str, int]:
         """The archive's durable files (paths from the ledger's root) and their alert counts."""

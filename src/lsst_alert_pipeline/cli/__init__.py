@@ -26,6 +26,7 @@ from .consume import (
     topics,
 )
 from .look import demo, report, show
+from .verify import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,7 +37,8 @@ def main() -> None:
 
 # In the order the original single-file CLI defined them, so `lsst-alerts --help` is unchanged.
 for command in (inspect, consume, config_group, filter_test, show, report, relay, offsets, topics,
-                cleanup, status, simulate, demo, merge, fill_cutouts, query, lightcurve, compact):
+                cleanup, status, simulate, demo, merge, fill_cutouts, query, lightcurve, compact,
+                verify):
     main.add_command(command)
 
 __all__ = ["main"]

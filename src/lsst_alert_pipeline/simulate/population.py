@@ -186,7 +186,21 @@ def visits_at(mjd: FloatArray) -> npt.NDArray[np.int64]:
     months = dates.astype("datetime64[M]").astype(np.int64) % 12 + 1
     days = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
     sequence = np.clip(((mjd - 0.5) % 1.0 - 0.44) * 86400 / 36, 1, 99_999).astype(np.int64)
-    return (years * 10_000 + months * 100 + days) * 100_000 + sequence
+    visits = (years * 10_000 + months * 100 + days) * 100_000 + sequence
+    return distinct_visits(visits)
+
+
+def distinct_visits(visits: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Epochs that fall in one 36 s slot become consecutive visits: a visit is one exposure in
+    one band, so an object has one forced measurement per visit (light curves rely on it)."""
+    visits = visits.copy()
+    while len(np.unique(visits)) < len(visits):
+        order = np.argsort(visits, kind="stable")
+        ranked = visits[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(ranked)) + 1]
+        rank = np.arange(len(ranked)) - np.repeat(starts, np.diff(np.r_[starts, len(ranked)]))
+        visits[order] = ranked + rank
+    return visits
 
 
 def measure(

@@ -35,7 +35,7 @@ from .columnar import (
     tails_of,
 )
 from .formats import DecodedAlert, decode_message, detect_format, wire_schema_id
-from .inflation import DEFAULT_MAX_INFLATED_BYTES
+from .inflation import DEFAULT_MAX_INFLATED_BYTES, read_long
 from .normalize import AlertRecord, normalize, normalize_rubin
 from .schemas import SchemaSource, bundled_schema, bundled_versions, inline_named_types
 
@@ -90,28 +90,12 @@ def split_schema(version: str) -> SplitSchema | None:
                        fastavro.parse_schema(reader, named_schemas={}), array_branch, row_fields)
 
 
-def _read_long(buffer: bytes, position: int) -> tuple[int, int]:
-    """An Avro long at position: (value, next position)."""
-    shift = result = 0
-    while True:
-        if position >= len(buffer):
-            raise EOFError("payload ends inside a varint")
-        byte = buffer[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (result >> 1) ^ -(result & 1), position
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 64 bits")
-
-
 def history_length(payload: bytes, position: int, array_branch: int) -> int:
     """Number of prvDiaSources in the first array block, read without decoding them."""
-    branch, position = _read_long(payload, position)
+    branch, position = read_long(payload, position)
     if branch != array_branch:
         return 0
-    count, _ = _read_long(payload, position)
+    count, _ = read_long(payload, position)
     return abs(count)
 
 

@@ -32,9 +32,11 @@ ARCHIVE_FOLDER = "archive"
 PREPARED_FILE = "archive_file"
 # Rows per Parquet row group of a batch's file (a batch is 500 alerts by default: one group).
 ROW_GROUP_ROWS = 1_000
-# zstd level 1: on real packets 2.2x smaller than raw at ~2.4x the speed of the default level
-# 3 (2.3x smaller); compact rewrites with DuckDB's default level.
-ZSTD_LEVEL = 1
+# LZ4 (Parquet's LZ4_RAW): a batch's file is written once and soon merged by `compact`, which
+# rewrites with zstd. Measured on a batch of the realistic mix (bench/bench_archive.py): the
+# encoding takes ~35% less CPU than zstd level 1 (most of it is the ~150 KB `packet` of each
+# alert), for ~20% more bytes on disk until the night is compacted.
+CODEC = "lz4"
 
 
 def partition_folder(day_obs: str) -> str:
@@ -84,8 +86,8 @@ def columns_fingerprint(path: Path) -> str:
 def encoded(frame: pl.DataFrame) -> bytes:
     """The frame as Parquet file bytes, as the archive writes them."""
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd", compression_level=ZSTD_LEVEL,
-                        statistics=True, row_group_size=ROW_GROUP_ROWS)
+    frame.write_parquet(buffer, compression=CODEC, statistics=True,
+                        row_group_size=ROW_GROUP_ROWS)
     return buffer.getvalue()
 
 
@@ -107,9 +109,11 @@ class PreparedFile:
     parts: tuple[tuple[str, pl.DataFrame | bytes, int], ...]  # (name suffix, rows, row count)
 
 
-# Where the Parquet encoding (zstd) runs: on the decode thread with the rest of the archive's
-# preparation, or on the writing thread, which otherwise waits less for its own work.
-ENCODE_AHEAD = False
+# Where the Parquet encoding runs: on the decode thread with the rest of the archive's
+# preparation, or on the writing thread. The writing thread is the busier one (it creates three
+# cutout files per alert; measured end to end, it is busy for the whole run while the decode
+# thread, which reads packets whole without copying them, waits), so it is spared the encoding.
+ENCODE_AHEAD = True
 
 
 def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_day: str) -> None:

@@ -107,7 +107,7 @@ def flatten_packets(packets: pl.DataFrame, taken: set[str]) -> pl.DataFrame:
 
 def packet_columns(version: str, alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
     """The flattened whole-packet columns of alerts of one bundled version, a row each."""
-    packets = read_whole(version, [alert.message.payload[5:] for alert in alerts],
+    packets = read_whole(version, [memoryview(alert.message.payload)[5:] for alert in alerts],
                          [alert.record.diaSourceId for alert in alerts])
     return flatten_packets(packets, set(SPEC_TYPES) | set(SOURCE_TYPES))
 

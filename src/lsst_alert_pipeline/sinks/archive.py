@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,8 +25,17 @@ from typing import Any, Final
 import polars as pl
 
 from ..sources.base import Message
-from .archive_rows import ArchivedAlert, archive_frames, batch_alerts, prepare_columns, unified
+from .archive_rows import (
+    ArchivedAlert,
+    Unusable,
+    archive_frames,
+    batch_alerts,
+    prepare_columns,
+    unified,
+)
 from .atomic import TEMP_PREFIX
+
+log = logging.getLogger(__name__)
 
 ARCHIVE_FOLDER = "archive"
 # The key under which a record's extra holds the encoded file its batch prepared for it.
@@ -107,6 +117,16 @@ class PreparedFile:
 
     dia_source_ids: tuple[Any, ...]
     parts: tuple[tuple[str, pl.DataFrame | bytes, int], ...]  # (name suffix, rows, row count)
+    unusable: tuple[Unusable, ...]  # the values its rows hold as null
+
+
+@dataclass(frozen=True)
+class ArchiveBatch:
+    """What a batch wrote to the archive: (path, alerts, columns fingerprint) per file for the
+    ledger, and the values kept as null because no column could hold them."""
+
+    files: list[tuple[Path, int, str]]
+    unusable: list[Unusable]
 
 
 # Where the Parquet encoding runs: on the decode thread with the rest of the archive's
@@ -130,27 +150,31 @@ def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_d
         return  # dead-letter or blank, one alert at a time; the write builds its files afresh
     for members in groups.values():
         ids = tuple(alert.record.diaSourceId for alert in members)
+        found: list[Unusable] = []
         try:
             parts = tuple((suffix, encoded(frame) if ENCODE_AHEAD else frame, frame.height)
-                          for suffix, frame in unified(archive_frames(members)))
+                          for suffix, frame in unified(archive_frames(members, found)))
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException:  # polars panics on some bodies; the write builds these afresh
+        except BaseException:  # noqa: BLE001 - the write builds these afresh, alert by alert
             continue
-        prepared = PreparedFile(ids, parts)
+        prepared = PreparedFile(ids, parts, tuple(found))
         for alert in members:
             alert.record.extra[PREPARED_FILE] = prepared
 
 
-def file_parts(members: Sequence[ArchivedAlert]) -> tuple[tuple[str, bytes, int], ...]:
-    """The encoded parts of one file: prepared ahead when they hold exactly these alerts."""
+def file_parts(members: Sequence[ArchivedAlert]
+               ) -> tuple[tuple[tuple[str, bytes, int], ...], tuple[Unusable, ...]]:
+    """The encoded parts of one file, prepared ahead when they hold exactly these alerts, and
+    the values they hold as null."""
     prepared = members[0].record.extra.get(PREPARED_FILE)
     if isinstance(prepared, PreparedFile) and prepared.dia_source_ids == tuple(
             alert.record.diaSourceId for alert in members):
         return tuple((suffix, content if isinstance(content, bytes) else encoded(content), rows)
-                     for suffix, content, rows in prepared.parts)
+                     for suffix, content, rows in prepared.parts), prepared.unusable
+    found: list[Unusable] = []
     return tuple((suffix, encoded(frame), frame.height)
-                 for suffix, frame in unified(archive_frames(members)))
+                 for suffix, frame in unified(archive_frames(members, found))), tuple(found)
 
 
 class ArchiveSink:
@@ -161,17 +185,21 @@ class ArchiveSink:
         # The pipeline's crash-test hook (testing/faults.py: archive-file-written).
         self.after_each_file = after_each_file
 
-    def write(self, alerts: Sequence[ArchivedAlert],
-              default_day: str) -> list[tuple[Path, int, str]]:
-        """Write the alerts (not yet durable); (path, alerts, columns fingerprint) per file,
-        for the ledger."""
-        written: list[tuple[Path, int, str]] = []
+    def write(self, alerts: Sequence[ArchivedAlert], default_day: str) -> ArchiveBatch:
+        """Write the alerts (not yet durable): the files for the ledger, and each value kept
+        as null (logged, naming the alert and the field)."""
+        batch = ArchiveBatch([], [])
         for (partition, stem), members in file_groups(alerts, default_day).items():
             (self.folder / partition).mkdir(parents=True, exist_ok=True)
-            for suffix, content, rows in file_parts(members):
+            parts, unusable = file_parts(members)
+            for suffix, content, rows in parts:
                 path = self.folder / partition / f"{stem}{suffix}.parquet"
                 write_atomically(content, path)
-                written.append((path, rows, columns_fingerprint(path)))
+                batch.files.append((path, rows, columns_fingerprint(path)))
                 if self.after_each_file is not None:
                     self.after_each_file()
-        return written
+            for item in unusable:
+                log.warning("%s: archived alert %s with %s null: %s", item.origin,
+                            item.dia_source_id, item.field, item.reason)
+            batch.unusable.extend(unusable)
+        return batch

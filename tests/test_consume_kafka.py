@@ -23,6 +23,7 @@ from lsst_alert_pipeline.decode.formats import decode_message
 from lsst_alert_pipeline.decode.normalize import normalize
 from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema, version_for
 from lsst_alert_pipeline.pipeline import consume as consumer
+from lsst_alert_pipeline.pipeline.ledger import Ledger
 from lsst_alert_pipeline.sinks.csv import SPEC_COLUMNS
 
 from .alerts import csv_rows, many_real_alerts, real_wire_payloads
@@ -103,6 +104,14 @@ def test_consume_writes_every_alert_once_with_exact_values(alert_packets, broker
             with fits.open(io.BytesIO(written)) as hdus:
                 assert hdus[0].data is not None
     assert summary.partitions[0]["lag"] == 0
+    # Every consumed offset is recorded once, with the output that holds what it produced.
+    ledger = Ledger(tmp_path / "state" / "ledger.sqlite")
+    [covered] = ledger.offsets_covered()
+    assert (covered["topic"], covered["partition"], covered["first"], covered["last"]) == (
+        topic, 0, 0, 59)
+    assert ledger.db.execute("SELECT SUM(messages), MIN(output), MAX(output) "
+                             "FROM offset_ranges").fetchone() == (60, "", "")
+    ledger.close()
     again = consumer.consume(settings_for(broker, topic, tmp_path))
     assert again.exit_code == exitcodes.OK and again.alerts_written == 0
     assert len(csv_rows(tmp_path)) == 60

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lsst_alert_pipeline.errors import ConfigurationError
+from lsst_alert_pipeline.pipeline.ledger import Ledger, offset_ranges
 from lsst_alert_pipeline.sources.offsets import (
     describe_partition,
     parse_reset,
@@ -51,3 +52,21 @@ def test_describe_partition_counts_lag_and_retention_loss() -> None:
     assert row["lost_to_retention"] == 15 and row["lag"] == 10
     done = describe_partition("t", 2, 30, 20, 30)
     assert done["lag"] == 0 and done["lost_to_retention"] == 0
+
+
+def test_offset_ranges_span_each_partition_and_count_its_messages() -> None:
+    positions = [("t", 1, 7), ("t", 0, 3), ("t", 0, 5), (None, None, None), ("t", 1, 8),
+                 ("u", 0, 0)]
+    assert offset_ranges(positions) == [("t", 0, 3, 5, 2), ("t", 1, 7, 8, 2), ("u", 0, 0, 0, 1)]
+
+
+def test_covered_offsets_merge_touching_and_redelivered_ranges(tmp_path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    for span in [("t", 0, 0, 9, 10), ("t", 0, 10, 19, 10), ("t", 0, 15, 19, 5),
+                 ("t", 0, 25, 29, 5), ("t", 1, 0, 4, 5)]:
+        ledger.record_batch([], {}, [], offset_ranges=[span])
+    assert ledger.offsets_covered() == [
+        {"topic": "t", "partition": 0, "first": 0, "last": 19, "batches": 3},
+        {"topic": "t", "partition": 0, "first": 25, "last": 29, "batches": 1},
+        {"topic": "t", "partition": 1, "first": 0, "last": 4, "batches": 1}]
+    ledger.close()

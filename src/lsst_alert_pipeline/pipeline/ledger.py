@@ -46,6 +46,17 @@ CREATE TABLE IF NOT EXISTS missing_cutouts (
     state TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,
     noticed_at REAL NOT NULL, PRIMARY KEY (dia_source_id, kind)
 );
+-- The Kafka offsets each durable batch covered, per partition, with the output that holds what
+-- they produced (Kafka Connect's pattern: the offset range is recorded with the data). Written in
+-- the batch's transaction; `verify` compares it with the group's committed offsets.
+CREATE TABLE IF NOT EXISTS offset_ranges (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL,
+    first_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL,
+    messages INTEGER NOT NULL,  -- how many of the offsets in between the batch held
+    output TEXT NOT NULL,  -- '' for the root, 'members/NAME' for a member
+    written_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS offset_ranges_partition ON offset_ranges (topic, partition);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at REAL NOT NULL,
@@ -55,6 +66,23 @@ CREATE TABLE IF NOT EXISTS runs (
     summary TEXT
 );
 """
+
+
+OffsetRange = tuple[str, int, int, int, int]  # topic, partition, first, last offset, messages
+
+
+def offset_ranges(positions: Iterable[tuple[str | None, int | None, int | None]]
+                  ) -> list[OffsetRange]:
+    """Per partition, the first and last offset of a batch's messages and how many it held
+    (messages without a Kafka position, from files, have none)."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for topic, partition, offset in positions:
+        if topic is None or partition is None or offset is None:
+            continue
+        span = spans.setdefault((topic, partition), [offset, offset, 0])
+        span[0], span[1], span[2] = min(span[0], offset), max(span[1], offset), span[2] + 1
+    return [(topic, partition, first, last, count)
+            for (topic, partition), (first, last, count) in sorted(spans.items())]
 
 
 class Ledger:
@@ -89,10 +117,11 @@ class Ledger:
     def record_batch(self, written: list[tuple[str, str]], csv_lengths: dict[str, int],
                      deadletters: list[tuple[str, str]],
                      missing_cutouts: Iterable[tuple[str, str, str, str, str, str]] = (),
-                     archive_files: Iterable[tuple[str, int, str]] = ()) -> None:
+                     archive_files: Iterable[tuple[str, int, str]] = (),
+                     offset_ranges: Iterable[OffsetRange] = (), output: str = "") -> None:
         """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters, the
-        cutouts it could not fetch (dia_source_id, kind, alert id, path, state, reason) and the
-        archive's new files."""
+        cutouts it could not fetch (dia_source_id, kind, alert id, path, state, reason), the
+        archive's new files and the Kafka offsets the batch covered."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
@@ -111,6 +140,9 @@ class Ledger:
             self.db.executemany(
                 "INSERT OR REPLACE INTO missing_cutouts VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
                 [(*row, now) for row in missing_cutouts])
+            self.db.executemany(
+                "INSERT INTO offset_ranges VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(*span, output, now) for span in offset_ranges])
 
     def missing_cutouts(self, state: str | None = None) -> list[dict[str, Any]]:
         """The recorded missing cutouts (of one state), oldest first."""
@@ -212,6 +244,24 @@ class Ledger:
     def retention_lost(self) -> int:
         row = self.db.execute("SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()
         return int(row[0])
+
+    def offsets_covered(self) -> list[dict[str, Any]]:
+        """Per partition: the recorded offset ranges, merged where they touch or overlap (a batch
+        redelivered after a crash is recorded twice), and how many batches recorded each."""
+        rows = self.db.execute(
+            "SELECT topic, partition, first_offset, last_offset FROM offset_ranges "
+            "ORDER BY topic, partition, first_offset, last_offset").fetchall()
+        merged: list[dict[str, Any]] = []
+        for topic, partition, first, last in rows:
+            tail = merged[-1] if merged else None
+            same = tail is not None and (tail["topic"], tail["partition"]) == (topic, partition)
+            if tail is not None and same and first <= tail["last"] + 1:
+                tail["last"] = max(tail["last"], last)
+                tail["batches"] += 1
+            else:
+                merged.append({"topic": topic, "partition": partition, "first": first,
+                               "last": last, "batches": 1})
+        return merged
 
     def deadletter_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM deadletters").fetchone()[0])

@@ -50,6 +50,7 @@ class OutputDir:
         self.ledger_root = root.resolve()
         self.member = member
         self.root = self.ledger_root / "members" / member if member else self.ledger_root
+        self.output_name = f"members/{member}" if member else ""  # as the ledger names it
         self.data = self.root / "data"
         self.cutouts = self.root / "cutouts"
         self.deadletter = self.root / "deadletter"

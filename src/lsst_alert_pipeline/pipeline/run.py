@@ -40,6 +40,7 @@ from .cutout_fetch import (
     say_missing,
     usable_cutouts,
 )
+from .ledger import offset_ranges
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
@@ -150,9 +151,11 @@ class Pipeline:
             fault_point("after-sync")
         except OSError as exc:
             raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
-        self.output.ledger.record_batch(outcome.written, outcome.csv_lengths, outcome.deadletters,
-                                        [m.as_row() for m in outcome.missing],
-                                        outcome.archive_files)
+        self.output.ledger.record_batch(
+            outcome.written, outcome.csv_lengths, outcome.deadletters,
+            [m.as_row() for m in outcome.missing], outcome.archive_files,
+            offset_ranges((m.topic, m.partition, m.offset) for m in messages),
+            self.output.output_name)
         fault_point("after-ledger")
         source.commit(messages)
         fault_point("after-commit")

@@ -108,8 +108,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
     finally:
         if gaps := locus_gaps_line():
             log.warning("%s", gaps)
-        if isinstance(source, KafkaSource) and source.retention_losses:
-            output.ledger.record_retention_losses(source.retention_losses)
+        if isinstance(source, KafkaSource) and (losses := source.new_retention_losses()):
+            output.ledger.record_retention_losses(losses)  # those a failure left unrecorded
         if source is not None and hasattr(source, "close"):
             source.close()
         try:

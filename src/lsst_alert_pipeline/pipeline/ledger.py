@@ -85,6 +85,15 @@ def offset_ranges(positions: Iterable[tuple[str | None, int | None, int | None]]
             for (topic, partition), (first, last, count) in sorted(spans.items())]
 
 
+def uncounted(first: int, end: int, known: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of offsets [first, end) that none of the `known` [from, to) ranges holds."""
+    parts = [(first, end)] if end > first else []
+    for low, high in known:
+        parts = [piece for a, b in parts
+                 for piece in ((a, min(b, low)), (max(a, high), b)) if piece[1] > piece[0]]
+    return parts
+
+
 class Ledger:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,12 +243,28 @@ class Ledger:
         db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)", list(added))
 
     def record_retention_losses(self, losses: list[dict[str, int | str]]) -> None:
+        """Record offsets lost to retention, each offset once: a loss a run found while
+        reading, then the next run at assignment (its commit past it failed), counts once."""
         now = time.time()
         with self.db:
-            self.db.executemany(
-                "INSERT INTO retention_losses VALUES (?, ?, ?, ?, ?, ?)",
-                [(loss["topic"], loss["partition"], loss["from"], loss["to"], loss["lost"], now)
-                 for loss in losses])
+            self.db.execute("BEGIN IMMEDIATE")
+            for loss in losses:
+                topic, partition = str(loss["topic"]), int(loss["partition"])
+                known = self.db.execute(
+                    "SELECT from_offset, to_offset FROM retention_losses "
+                    "WHERE topic = ? AND partition = ?", (topic, partition)).fetchall()
+                self.db.executemany(
+                    "INSERT INTO retention_losses VALUES (?, ?, ?, ?, ?, ?)",
+                    [(topic, partition, first, end, end - first, now) for first, end in
+                     uncounted(int(loss["from"]), int(loss["to"]), known)])
+
+    def retention_losses(self) -> list[dict[str, Any]]:
+        """Every recorded loss, oldest first: topic, partition, offsets [from, to), lost."""
+        rows = self.db.execute(
+            "SELECT topic, partition, from_offset, to_offset, lost, noticed_at "
+            "FROM retention_losses ORDER BY noticed_at, topic, partition, from_offset")
+        names = ("topic", "partition", "from", "to", "lost", "noticed_at")
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def retention_lost(self) -> int:
         row = self.db.execute("SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()

@@ -337,6 +337,15 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
         prefetch.close()
     progress.finish()
     summary.elapsed = time.monotonic() - started
+    # Losses found while the last batches were read go to the ledger; then the offsets move
+    # past them even when nothing came after (else `status` shows the old position and the
+    # next run counts the loss again).
+    record_losses(source, pipeline)
+    if summary.exit_code != exitcodes.BROKER_UNREACHABLE:
+        try:
+            source.commit([])
+        except Exception as exc:  # the loss is in the ledger; the next run sees it at assignment
+            log.warning("could not commit past the offsets lost to retention: %s", exc)
     try:
         summary.partitions = source.partition_report()
     except Exception as exc:  # the lag is a report; a broker gone at the end must not hide why
@@ -345,6 +354,14 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     if summary.lost_to_retention and summary.exit_code == exitcodes.OK:
         summary.exit_code = exitcodes.RETENTION_LOSS
     return summary
+
+
+def record_losses(source: Source, pipeline: Pipeline) -> None:
+    """Put in the ledger the offsets the source found deleted by retention since last asked:
+    before the batch that reads past them is committed."""
+    assert pipeline.output.ledger is not None
+    if losses := source.new_retention_losses():
+        pipeline.output.ledger.record_retention_losses(losses)
 
 
 def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
@@ -367,6 +384,7 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
             if summary.messages == 0:
                 summary.joined_after = time.monotonic() - started
             delivering = time.monotonic()
+            record_losses(source, pipeline)
             try:
                 outcome = pipeline.deliver(source, batch, decoded)
             finally:

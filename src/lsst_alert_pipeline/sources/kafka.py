@@ -20,6 +20,7 @@ from ..errors import ConfigurationError
 from .base import Message
 from .kafka_settings import BATCH_BYTES, CONSUMER_DEFAULTS, CONSUMER_FORCED, librdkafka_config
 from .offsets import describe_partition, resolve_reset
+from .retention_watch import Loss, RetentionWatch
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class KafkaSource:
         self.revoked_during_poll = False
         self.reset_done: set[tuple[str, int]] = set()
         self.retention_losses: list[dict[str, int | str]] = []
+        # Offsets retention deletes while this run reads (sources/retention_watch.py).
+        self.watch = RetentionWatch(self.retention_losses)
         self.down_since: float | None = None
         self.last_error: str | None = None
         self.auth_error: str | None = None
@@ -150,6 +153,7 @@ class KafkaSource:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.revoked_during_poll = True
         gone = {(p.topic, p.partition) for p in partitions}
+        self.watch.forget(gone)
         self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in gone]
 
     def keep_alive(self, timeout: float) -> None:
@@ -174,6 +178,9 @@ class KafkaSource:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
+                if error.code() == KafkaError._AUTO_OFFSET_RESET and message.topic():
+                    self._out_of_range(message)
+                    continue
                 if error.fatal():
                     raise BrokerUnreachable(f"fatal consumer error: {error.str()}")
                 log.warning("consumer error: %s", error.str())
@@ -186,7 +193,29 @@ class KafkaSource:
                                 offset))
             key = (topic, partition)
             self.read[key] = self.read.get(key, 0) + 1
+            self.watch.taken(key, offset, functools.partial(self._low, topic, partition))
         return size
+
+    def _low(self, topic: str, partition: int) -> int:
+        return self.watermarks(TopicPartition(topic, partition))[0]
+
+    def _out_of_range(self, message: Any) -> None:
+        """auto.offset.reset=error: librdkafka stopped the partition at an offset the broker
+        does not hold. Count what retention deleted and read on from the low watermark."""
+        tp = TopicPartition(message.topic(), message.partition())
+        if message.offset() is None:  # a group without a committed offset: no loss to count
+            log.error("%s/%d: %s; choose where to start with --reset-offsets earliest, latest or "
+                      "a time", tp.topic, tp.partition, message.error().str())
+            return
+        low, high = self.watermarks(tp)
+        going_on = self.watch.out_of_range((tp.topic, tp.partition), int(message.offset()),
+                                           low, high)
+        self.consumer.seek(TopicPartition(tp.topic, tp.partition, going_on))
+
+    def new_retention_losses(self) -> list[Loss]:
+        """Losses found since the last call, for the ledger; once recorded, commits may pass
+        them (so `status` shows the new position, and no later run counts them again)."""
+        return self.watch.unrecorded()
 
     def poll_batch(self, max_messages: int, timeout: float) -> list[Message]:
         """Up to max_messages (and BATCH_BYTES) messages, returning as soon as the local queue
@@ -223,7 +252,8 @@ class KafkaSource:
         return batch
 
     def commit(self, messages: list[Message]) -> None:
-        """Commit, per partition, the offset after the last of these messages (sync, retried)."""
+        """Commit, per partition, the offset after the last of these messages, and past the
+        offsets retention deleted once they are in the ledger (sync, retried)."""
         next_offsets: dict[tuple[str, int], int] = {}
         for message in messages:
             if message.topic is None or message.partition is None or message.offset is None:
@@ -238,6 +268,7 @@ class KafkaSource:
             log.info("%s/%d moved to another consumer during the batch; not committing it",
                      *key)
             del next_offsets[key]
+        next_offsets = self.watch.past_losses(next_offsets, self.committed_next, owned)
         if not next_offsets:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
@@ -247,6 +278,7 @@ class KafkaSource:
             try:
                 self._commit_before(offsets, deadline)
                 self.committed_next.update(next_offsets)
+                self.watch.committed(next_offsets)
                 return
             except KafkaException as exc:
                 if exc.args[0].code() in REBALANCED:
@@ -300,6 +332,8 @@ class KafkaSource:
             low, high = self.watermarks(tp)
             row = describe_partition(tp.topic, tp.partition, self._next_offset(tp), low, high)
             row["read"] = self.read.get((tp.topic, tp.partition), 0)
+            # What this run found deleted, at assignment or while reading.
+            row["lost_to_retention"] = self.watch.lost_on((tp.topic, tp.partition))
             report.append(row)
         return report
 
@@ -312,6 +346,10 @@ class KafkaSource:
         except KafkaException:
             return False
         self.down_since = None  # the broker answered
+        for row in report:
+            # Nothing came although the low watermark passed the next offset expected: the
+            # offsets in between were deleted (librdkafka reset past them without a word).
+            self.watch.behind((str(row["topic"]), int(row["partition"])), int(row["low"]))
         return all(row["lag"] == 0 for row in report)
 
     def retention_lost(self) -> int:

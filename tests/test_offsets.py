@@ -89,7 +89,7 @@ def test_a_loss_is_committed_past_only_when_recorded_and_what_came_before_is_com
     watch = RetentionWatch(losses)
     asked: list[int] = []
 
-    def low() -> int:
+    def low(key: tuple[str, int]) -> int:
         asked.append(1)
         return 22
 

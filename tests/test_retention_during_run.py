@@ -26,6 +26,7 @@ from lsst_alert_pipeline.pipeline.ledger import Ledger
 from lsst_alert_pipeline.sources.kafka import KafkaSource
 
 from .alerts import csv_rows, many_real_alerts
+from .reliability.figures import FIGURES
 from .test_replay_catchup import settings_for
 
 
@@ -71,6 +72,7 @@ def test_offsets_deleted_while_reading_are_counted_recorded_and_end_in_exit_8(
     assert expected is not None and 10 <= expected < 22
     assert summary.exit_code == exitcodes.RETENTION_LOSS, summary.line()
     assert summary.lost_to_retention == 22 - expected
+    FIGURES["retention_while_reading"] += 1
     assert summary.alerts_written == expected + 8 == len(csv_rows(tmp_path))  # then 22..29
     assert (summary.partitions[0]["committed"], summary.partitions[0]["lag"],
             summary.partitions[0]["lost_to_retention"]) == (30, 0, 22 - expected)
@@ -98,6 +100,7 @@ def test_a_loss_at_the_end_of_what_is_held_moves_the_committed_offset_past_it(
     summary = consumer.consume(settings_for(broker, topic, tmp_path, "tail", batch_size=5))
     lost = 20 - where["expected"]
     assert summary.exit_code == exitcodes.RETENTION_LOSS and summary.lost_to_retention == lost
+    FIGURES["retention_while_reading"] += 1
     assert summary.partitions[0]["committed"] == 20
     facts = status_of(broker, topic, tmp_path, "tail")
     assert facts["partitions"][0]["committed"] == 20 and facts["partitions"][0]["lag"] == 0
@@ -142,5 +145,6 @@ def test_an_out_of_range_error_event_counts_the_loss_and_reads_on(
     at = state["at"]
     assert summary.exit_code == exitcodes.RETENTION_LOSS, summary.line()
     assert summary.lost_to_retention == 22 - at and summary.alerts_written == at + 8
+    FIGURES["retention_while_reading"] += 1
     assert f"{22 - at} alerts (offsets {at} to 21) were deleted by the broker's retention" in \
         caplog.text

@@ -70,6 +70,7 @@ def test_verify_compares_committed_offsets_and_repair_refills_rows_and_unwritten
     assert "forgot 20 broken alerts" in said and "wrote 25 alerts and 0 cutouts again" in said
     after = {r["diaSourceId"]: r for r in csv_rows(root)}
     assert len(after) == len(csv_rows(root)) == 25 and set(rows_before) < set(after)
+    FIGURES["verify_refilled"] += 25
     status, facts, table = verify(root, broker.bootstrap, topic, "v1")
     assert status == 0, table
     assert (facts["partitions"][0]["covered"], facts["partitions"][0]["not_on_disk"]) == (
@@ -93,6 +94,7 @@ def test_repair_writes_broken_cutouts_again_under_their_rows(alert_packets, brok
     status, _, said = verify(root, broker.bootstrap, topic, "v2", "--repair")
     assert status == 0 and "wrote 0 alerts and 2 cutouts again" in said, said
     assert {path: path.read_bytes() for path in originals} == originals
+    FIGURES["verify_refilled"] += 2
     assert csv_rows(root) == rows  # no row added: the rows were whole
     assert verify(root, broker.bootstrap, topic, "v2")[0] == 0
 

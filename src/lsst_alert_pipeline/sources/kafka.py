@@ -193,11 +193,11 @@ class KafkaSource:
                                 offset))
             key = (topic, partition)
             self.read[key] = self.read.get(key, 0) + 1
-            self.watch.taken(key, offset, functools.partial(self._low, topic, partition))
+            self.watch.taken(key, offset, self._low)
         return size
 
-    def _low(self, topic: str, partition: int) -> int:
-        return self.watermarks(TopicPartition(topic, partition))[0]
+    def _low(self, key: tuple[str, int]) -> int:
+        return self.watermarks(TopicPartition(*key))[0]
 
     def _out_of_range(self, message: Any) -> None:
         """auto.offset.reset=error: librdkafka stopped the partition at an offset the broker

@@ -40,16 +40,18 @@ class RetentionWatch:
         self.recorded = 0  # how many of `losses` were handed to the ledger
         self.pending: dict[Key, tuple[int, int]] = {}  # (first lost, end): not in the ledger yet
         self.ready: dict[Key, tuple[int, int]] = {}  # in the ledger: may be committed past
-        self.lock = threading.Lock()
+        # The prefetch thread takes messages while the main thread asks whether it caught up.
+        self.lock = threading.RLock()
 
-    def taken(self, key: Key, offset: int, low_watermark: Callable[[], int]) -> None:
+    def taken(self, key: Key, offset: int, low_watermark: Callable[[Key], int]) -> None:
         """Note a message taken; a jump past the expected offset asks the broker's low mark."""
-        expected = self.expected.get(key)
-        self.expected[key] = offset + 1
+        with self.lock:
+            expected = self.expected.get(key)
+            self.expected[key] = offset + 1
         if expected is None or offset <= expected:
             return
         try:
-            low = low_watermark()
+            low = low_watermark(key)
         except Exception as exc:  # the broker did not answer: say so, never guess a loss
             log.warning("%s/%d: offsets %d to %d were skipped and the broker did not say whether "
                         "retention deleted them (%s)", *key, expected, offset - 1, exc)
@@ -61,10 +63,11 @@ class RetentionWatch:
     def behind(self, key: Key, low: int) -> None:
         """No message is waiting (the last poll was empty) and the low watermark stands past
         the offset expected next: the offsets in between were deleted unread."""
-        expected = self.expected.get(key)
-        if expected is not None and low > expected:
-            self.expected[key] = low
-            self.lost(key, expected, low, going_on=low)
+        with self.lock:
+            expected = self.expected.get(key)
+            if expected is not None and low > expected:
+                self.expected[key] = low
+                self.lost(key, expected, low, going_on=low)
 
     def out_of_range(self, key: Key, at: int, low: int, high: int) -> int:
         """librdkafka's out-of-range error at offset `at` (auto.offset.reset=error): note what

@@ -19,4 +19,5 @@ def summary_line() -> str:
             f"relay outages survived: {FIGURES['relay_outages']}, "
             f"output failures survived: {FIGURES['output_failures']}, "
             f"overlapping runs refused: {FIGURES['overlaps']}, "
+            f"rebalances survived: {FIGURES['rebalances']}, "
             f"{FIGURES['lost']} lost, {FIGURES['duplicated']} duplicated")

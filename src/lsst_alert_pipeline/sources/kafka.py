@@ -137,6 +137,7 @@ class KafkaSource:
                 self.committed_next.pop(key, None)
                 committed = self._next_offset(tp)
                 if committed is not None:
+                    self.committed_next[key] = committed
                     target = self._resume_point(tp, committed, high)
                 start = target if target is not None else committed
                 if start is not None and start < low:
@@ -271,6 +272,15 @@ class KafkaSource:
         for key in moved:
             log.info("%s/%d moved to another consumer during the batch; not committing it",
                      *key)
+            del next_offsets[key]
+        # A partition that moved away and back meanwhile: its other owner went further; never
+        # move the group's committed offset back over what that owner wrote.
+        behind = [key for key, offset in next_offsets.items()
+                  if offset <= self.committed_next.get(key, -1)]
+        for key in behind:
+            log.info("%s/%d: the group's committed offset is already %d, past this batch's "
+                     "(another member wrote it meanwhile); not committing it", *key,
+                     self.committed_next[key])
             del next_offsets[key]
         if not next_offsets:
             return

@@ -6,6 +6,7 @@ replayed alert a no-op (each alert exactly once) and what recovery truncates CSV
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -163,8 +164,9 @@ class Ledger:
         self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(offset_ranges)")}
         if "group_id" not in columns:  # a ledger made before offset ranges named their group
-            self.db.execute("ALTER TABLE offset_ranges ADD COLUMN group_id TEXT NOT NULL "
-                            "DEFAULT ''")
+            with contextlib.suppress(sqlite3.OperationalError):  # another member added it
+                self.db.execute("ALTER TABLE offset_ranges ADD COLUMN group_id TEXT NOT NULL "
+                                "DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import os
 import signal
@@ -205,3 +206,33 @@ def test_csv_has_no_nan_text_and_reads_back(alert_packets, broker, topic, tmp_pa
                                                                    real_wire_payloads())
                 if raw["diaSource"].get("ssObjectId") or raw.get("ssSource")}
     assert {r["diaSourceId"] for r in sso} == expected and all(r["ssObjectId"] for r in sso)
+
+
+def commit_offset(broker, group: str, topic: str, offset: int) -> None:
+    """Set a group's committed offset on partition 0, as a member whose commit was lost left it."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    probe = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    try:
+        probe.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+    finally:
+        probe.close()
+
+
+def test_a_new_owner_resumes_after_what_the_ledger_records_not_the_committed_offset(
+        broker, topic, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    broker.produce(topic, many_real_alerts(30))
+    first = consumer.consume(settings_for(broker, topic, tmp_path))
+    assert first.exit_code == exitcodes.OK and first.messages == 30
+    # The batches of offsets 10-29 were recorded, but their commit never reached the group.
+    commit_offset(broker, f"g-{topic}", topic, 10)
+    with caplog.at_level(logging.INFO, logger="lsst_alert_pipeline"):
+        resumed = consumer.consume(settings_for(broker, topic, tmp_path))
+    assert resumed.exit_code == exitcodes.OK
+    assert resumed.messages == 0 and resumed.partitions[0]["committed"] == 30
+    assert (f"{topic}/0: offsets 10 to 29 are already written to the output (recorded in its "
+            "ledger, not yet committed); going on from offset 30") in caplog.text
+    # --reset-offsets asks for a replay: it reads again what the ledger records (and skips it).
+    replay = consumer.consume(settings_for(broker, topic, tmp_path, reset_offsets="earliest"))
+    assert replay.messages == 30 and replay.already_written == 30
+    assert len(csv_rows(tmp_path)) == 30

@@ -32,6 +32,22 @@ def within(spans: list[Span], low: int, high: int) -> list[Span]:
     return [(max(a, low), min(b, high)) for a, b in spans if min(b, high) > max(a, low)]
 
 
+def merged(spans: list[Span]) -> list[Span]:
+    """The spans sorted, those that touch or overlap joined."""
+    out: list[Span] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def group_of(kafka: dict[str, Any]) -> str:
+    """The consumer group these settings read as."""
+    return str(kafka.get("group.id") or CONSUMER_DEFAULTS["group.id"])
+
+
 def size(spans: list[Span]) -> int:
     return sum(b - a for a, b in spans)
 
@@ -73,7 +89,7 @@ class PartitionCheck:
 def check_partition(topic: str, partition: int, low: int, high: int, committed: int | None,
                     covered: list[Span], losses: list[Span]) -> PartitionCheck:
     """Compare what the group committed with what the ledger covers on one partition."""
-    check = PartitionCheck(topic, partition, low, high, committed, sorted(covered))
+    check = PartitionCheck(topic, partition, low, high, committed, merged(covered))
     done = committed or 0
     uncovered = minus([(0, done)], check.covered)
     check.lost_to_retention = within(sorted(losses), 0, done)
@@ -112,11 +128,12 @@ def broker_positions(kafka: dict[str, Any], topics: list[str]
         consumer.close()
 
 
-def ledger_spans(ledger: Ledger) -> tuple[dict[tuple[str, int], list[Span]],
-                                          dict[tuple[str, int], list[Span]]]:
-    """Per partition: the offsets the ledger covers, and those it recorded lost to retention."""
+def ledger_spans(ledger: Ledger, group: str) -> tuple[dict[tuple[str, int], list[Span]],
+                                                      dict[tuple[str, int], list[Span]]]:
+    """Per partition: the offsets the ledger covers for the group (and those recorded before
+    ranges named their group), and those it recorded lost to retention."""
     covered: dict[tuple[str, int], list[Span]] = {}
-    for span in ledger.offsets_covered():
+    for span in [*ledger.offsets_covered(group), *ledger.offsets_covered("")]:
         covered.setdefault((span["topic"], span["partition"]), []).append(
             (span["first"], span["last"] + 1))
     losses: dict[tuple[str, int], list[Span]] = {}
@@ -130,7 +147,7 @@ def check_partitions(ledger: Ledger, kafka: dict[str, Any],
                      topics: list[str]) -> tuple[list[PartitionCheck], list[str]]:
     """Every partition of the ledger's topics (or `topics` when it records none) checked; and
     the topics the broker does not have (nothing of them can be compared or read again)."""
-    covered, losses = ledger_spans(ledger)
+    covered, losses = ledger_spans(ledger, group_of(kafka))
     named = sorted({topic for topic, _ in covered} | {topic for topic, _ in losses}) or topics
     positions, missing = broker_positions(kafka, named)
     return [check_partition(topic, partition, low, high, committed,

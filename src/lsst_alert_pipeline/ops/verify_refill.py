@@ -26,14 +26,18 @@ from ..pipeline.run import Pipeline
 from ..sinks.cutouts import check_fits, write_cutout
 from ..sources.base import Message
 from ..sources.kafka_settings import CONSUMER_DEFAULTS, librdkafka_config
-from .verify_broker import PartitionCheck, Span, within, words
+from .verify_broker import PartitionCheck, Span, group_of, within, words
 
 BATCH = 200
 IDLE_SECONDS = 10.0  # a partition that sends nothing for this long has no more to give
 
 
 class NoCommit:
-    """The re-read's source for `Pipeline.deliver`: the group's offsets are never touched."""
+    """The re-read's source for `Pipeline.deliver`: the group's offsets are never touched
+    (its batches are recorded in the ledger as the group's, which read them first)."""
+
+    def __init__(self, group_id: str):
+        self.group_id = group_id
 
     def poll_batch(self, max_messages: int, timeout: float) -> list[Message]:
         return []
@@ -151,9 +155,10 @@ def refill(output: OutputDir, settings: Settings, checks: list[PartitionCheck],
         if deleted:
             result.deleted.append(f"{check.topic}/{check.partition}: {words(deleted)}")
     pending = {key: list(kinds) for key, kinds in broken_cutouts.items()}
+    source = NoCommit(group_of(settings.kafka))
     for batch in reread(settings.kafka, spans):
         decoded = pipeline.decode(batch)
-        outcome = pipeline.deliver(NoCommit(), batch, decoded)
+        outcome = pipeline.deliver(source, batch, decoded)
         result.reread += len(batch)
         result.alerts += len(outcome.written)
         records = [record for item in decoded if isinstance(item, list) for record in item]

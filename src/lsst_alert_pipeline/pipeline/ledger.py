@@ -6,6 +6,7 @@ replayed alert a no-op (each alert exactly once) and what recovery truncates CSV
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -54,7 +55,8 @@ CREATE TABLE IF NOT EXISTS offset_ranges (
     first_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL,
     messages INTEGER NOT NULL,  -- how many of the offsets in between the batch held
     output TEXT NOT NULL,  -- '' for the root, 'members/NAME' for a member
-    written_at REAL NOT NULL
+    written_at REAL NOT NULL,
+    group_id TEXT NOT NULL DEFAULT ''  -- the consumer group that read them ('' from files)
 );
 CREATE INDEX IF NOT EXISTS offset_ranges_partition ON offset_ranges (topic, partition);
 CREATE TABLE IF NOT EXISTS runs (
@@ -69,6 +71,14 @@ CREATE TABLE IF NOT EXISTS runs (
 
 
 OffsetRange = tuple[str, int, int, int, int]  # topic, partition, first, last offset, messages
+
+
+class AlertsTaken(Exception):  # noqa: N818
+    """Another member recorded some of a batch's alerts first; nothing of the batch was."""
+
+    def __init__(self, ids: set[str]):
+        super().__init__(f"{len(ids)} alerts of the batch were recorded by another member first")
+        self.ids = ids
 
 
 def offset_ranges(positions: Iterable[tuple[str | None, int | None, int | None]]
@@ -94,6 +104,63 @@ def uncounted(first: int, end: int, known: Iterable[tuple[int, int]]) -> list[tu
     return parts
 
 
+def known_in(db: sqlite3.Connection, dia_source_ids: Iterable[str]) -> set[str]:
+    """Those of the ids the ledger's alerts table holds."""
+    ids = list(dia_source_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT dia_source_id FROM alerts WHERE dia_source_id IN ({marks})", chunk)
+        found.update(row[0] for row in rows)
+    return found
+
+
+def covered(db: sqlite3.Connection, group: str | None = None,
+            partition: tuple[str, int] | None = None) -> list[dict[str, Any]]:
+    """The recorded offset ranges merged where they touch or overlap (Ledger.offsets_covered),
+    of one group's batches and one partition when given."""
+    where: list[str] = []
+    args: list[str | int] = []
+    if group is not None:
+        where.append("group_id = ?")
+        args.append(group)
+    if partition is not None:
+        where.append("topic = ? AND partition = ?")
+        args.extend(partition)
+    rows = db.execute(
+        "SELECT topic, partition, first_offset, last_offset FROM offset_ranges "
+        f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+        "ORDER BY topic, partition, first_offset, last_offset", args).fetchall()
+    merged: list[dict[str, Any]] = []
+    for topic, partition_, first, last in rows:
+        tail = merged[-1] if merged else None
+        same = tail is not None and (tail["topic"], tail["partition"]) == (topic, partition_)
+        if tail is not None and same and first <= tail["last"] + 1:
+            tail["last"] = max(tail["last"], last)
+            tail["batches"] += 1
+        else:
+            merged.append({"topic": topic, "partition": partition_, "first": first,
+                           "last": last, "batches": 1})
+    return merged
+
+
+def covered_through(path: Path, group: str, topic: str, partition: int,
+                    offset: int) -> int | None:
+    """The last offset of the contiguous range of batches the group recorded that holds
+    `offset` (None when none does). Opens its own connection: Kafka calls this from its
+    rebalance callback, on another thread than the one writing batches."""
+    db = sqlite3.connect(path, timeout=60)
+    try:
+        for span in covered(db, group, (topic, partition)):
+            if span["first"] <= offset <= span["last"]:
+                return int(span["last"])
+        return None
+    finally:
+        db.close()
+
+
 class Ledger:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,21 +171,18 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(offset_ranges)")}
+        if "group_id" not in columns:  # a ledger made before offset ranges named their group
+            with contextlib.suppress(sqlite3.OperationalError):  # another member added it
+                self.db.execute("ALTER TABLE offset_ranges ADD COLUMN group_id TEXT NOT NULL "
+                                "DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
 
     def known(self, dia_source_ids: Iterable[str]) -> set[str]:
         """Those of the ids already durably written."""
-        ids = list(dia_source_ids)
-        found: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT dia_source_id FROM alerts WHERE dia_source_id IN ({marks})", chunk)
-            found.update(row[0] for row in rows)
-        return found
+        return known_in(self.db, dia_source_ids)
 
     def csv_lengths(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT name, length FROM csv_files").fetchall())
@@ -127,13 +191,22 @@ class Ledger:
                      deadletters: list[tuple[str, str]],
                      missing_cutouts: Iterable[tuple[str, str, str, str, str, str]] = (),
                      archive_files: Iterable[tuple[str, int, str]] = (),
-                     offset_ranges: Iterable[OffsetRange] = (), output: str = "") -> None:
+                     offset_ranges: Iterable[OffsetRange] = (), output: str = "",
+                     group: str = "") -> None:
         """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters, the
         cutouts it could not fetch (dia_source_id, kind, alert id, path, state, reason), the
-        archive's new files and the Kafka offsets the batch covered."""
+        archive's new files and the Kafka offsets the batch covered (read by `group`).
+
+        Raises AlertsTaken, recording nothing, when another member of the group recorded some of
+        the alerts since this batch asked `known()` (a partition moved in a rebalance while the
+        batch was written): the check and the insert are one exclusive transaction, so of two
+        members that wrote the same alert exactly one has it recorded."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            taken = known_in(self.db, (dia_source_id for dia_source_id, _ in written))
+            if taken:
+                raise AlertsTaken(taken)  # leaving the `with` rolls the transaction back
             self.db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)",
                                 list(archive_files))
             self.db.executemany(
@@ -150,8 +223,9 @@ class Ledger:
                 "INSERT OR REPLACE INTO missing_cutouts VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
                 [(*row, now) for row in missing_cutouts])
             self.db.executemany(
-                "INSERT INTO offset_ranges VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(*span, output, now) for span in offset_ranges])
+                "INSERT INTO offset_ranges (topic, partition, first_offset, last_offset, "
+                "messages, output, written_at, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*span, output, now, group) for span in offset_ranges])
 
     def missing_cutouts(self, state: str | None = None) -> list[dict[str, Any]]:
         """The recorded missing cutouts (of one state), oldest first."""
@@ -270,23 +344,11 @@ class Ledger:
         row = self.db.execute("SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()
         return int(row[0])
 
-    def offsets_covered(self) -> list[dict[str, Any]]:
-        """Per partition: the recorded offset ranges, merged where they touch or overlap (a batch
-        redelivered after a crash is recorded twice), and how many batches recorded each."""
-        rows = self.db.execute(
-            "SELECT topic, partition, first_offset, last_offset FROM offset_ranges "
-            "ORDER BY topic, partition, first_offset, last_offset").fetchall()
-        merged: list[dict[str, Any]] = []
-        for topic, partition, first, last in rows:
-            tail = merged[-1] if merged else None
-            same = tail is not None and (tail["topic"], tail["partition"]) == (topic, partition)
-            if tail is not None and same and first <= tail["last"] + 1:
-                tail["last"] = max(tail["last"], last)
-                tail["batches"] += 1
-            else:
-                merged.append({"topic": topic, "partition": partition, "first": first,
-                               "last": last, "batches": 1})
-        return merged
+    def offsets_covered(self, group: str | None = None) -> list[dict[str, Any]]:
+        """Per partition: the recorded offset ranges (of one group's batches, or all), merged
+        where they touch or overlap (a batch redelivered after a crash is recorded twice), and
+        how many batches recorded each."""
+        return covered(self.db, group)
 
     def deadletter_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM deadletters").fetchone()[0])

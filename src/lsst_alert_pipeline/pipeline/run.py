@@ -10,12 +10,10 @@ Where each guarantee is enforced).
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +31,7 @@ from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cu
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
 from ..testing.faults import fault_point
+from .contention import MAX_ATTEMPTS, give_way, partitions_of, say_given_way
 from .cutout_fetch import (
     AntaresAlertIds,
     MissingCutout,
@@ -40,7 +39,8 @@ from .cutout_fetch import (
     say_missing,
     usable_cutouts,
 )
-from .ledger import offset_ranges
+from .ledger import AlertsTaken, offset_ranges
+from .memory import release_freed_memory
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from ..sources.antares_thumbnails import FetchedCutouts, MissingState
 
 log = logging.getLogger(__name__)
-
 
 
 class CutoutFetcher(Protocol):
@@ -109,6 +108,7 @@ class BatchOutcome:
     csv_lengths: dict[str, int] = field(default_factory=dict)
     deadletters: list[tuple[str, str]] = field(default_factory=list)
     archive_files: list[tuple[str, int, str]] = field(default_factory=list)
+    cutout_files: dict[str, list[str]] = field(default_factory=dict)  # id -> names written
     already_written: int = 0
     missing_cutouts: int = 0
     missing: list[MissingCutout] = field(default_factory=list)
@@ -144,18 +144,36 @@ class Pipeline:
                 decoded: list[Decoded] | None = None) -> BatchOutcome:
         """The one place that orders writes, the sync, the ledger and the offset commit."""
         assert self.output.ledger is not None
-        try:
-            outcome = self.write(messages, decoded)
-            fault_point("after-write")
-            self.output.make_durable()
-            fault_point("after-sync")
-        except OSError as exc:
-            raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
-        self.output.ledger.record_batch(
-            outcome.written, outcome.csv_lengths, outcome.deadletters,
-            [m.as_row() for m in outcome.missing], outcome.archive_files,
-            offset_ranges((m.topic, m.partition, m.offset) for m in messages),
-            self.output.output_name)
+        if decoded is None:
+            decoded = self.decode(messages)
+        spans = offset_ranges((m.topic, m.partition, m.offset) for m in messages)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                outcome = self.write(messages, decoded)
+                fault_point("after-write")
+                self.output.make_durable()
+                fault_point("after-sync")
+            except OSError as exc:
+                raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
+            try:
+                self.output.ledger.record_batch(
+                    outcome.written, outcome.csv_lengths, outcome.deadletters,
+                    [m.as_row() for m in outcome.missing], outcome.archive_files, spans,
+                    self.output.output_name, getattr(source, "group_id", ""))
+                break
+            except AlertsTaken as lost:  # a rebalance: another member recorded them first
+                say_given_way(self.output, partitions_of(messages, decoded, lost.ids),
+                              lost.ids, attempt)
+                try:
+                    give_way(self.output, [key for key, _, _ in outcome.archive_files],
+                             outcome.cutout_files, lost.ids)
+                except OSError as exc:
+                    raise OutputError(f"undoing a batch in {self.output.root} failed: "
+                                      f"{exc}") from exc
+        else:
+            raise OutputError(f"{self.output.root}: another member recorded alerts of this batch "
+                              f"{MAX_ATTEMPTS} times in a row; nothing of it was committed, a "
+                              "later run writes what is left")
         fault_point("after-ledger")
         source.commit(messages)
         fault_point("after-commit")
@@ -277,6 +295,7 @@ class Pipeline:
                 continue
             name = cutout_name(record.diaSourceId, kind, stamp)
             write_cutout(self.output.cutouts, name, blob)
+            outcome.cutout_files.setdefault(str(record.diaSourceId), []).append(name)
             paths.append(f"cutouts/{name}")
         row = [record.alertId, record.diaSourceId, record.diaObjectId, record.ra, record.dec,
                record.mjd, record.filterName, record.psFlux, record.psFluxErr,
@@ -299,24 +318,6 @@ class Pipeline:
                                 details)
         outcome.deadletters.append((name, exc.reason))
         log.warning("dead-lettered %s: %s", origin, exc.reason)
-
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        trim: Callable[[int], int] | None = getattr(ctypes.CDLL(None), "malloc_trim", None)
-        return trim
-    except OSError:
-        return None
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def release_freed_memory() -> None:
-    """Hand the freed memory of a written batch back to the system (glibc keeps it otherwise,
-    spread over the two threads' arenas): one batch of 100-300 KB alerts is tens of MB."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def run(source: Source, pipeline: Pipeline, options: RunOptions,

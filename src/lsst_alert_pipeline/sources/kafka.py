@@ -12,6 +12,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
@@ -33,10 +34,17 @@ class BrokerUnreachable(Exception):  # noqa: N818
     """The broker cannot be reached or refuses our credentials."""
 
 
+# Where the output's ledger says a group's recorded batches of a partition reach, given the
+# committed offset: (group, topic, partition, committed) -> the last offset of the recorded
+# contiguous range holding it, or None. The pipeline passes it in (sources never import it).
+ResumePoint = Callable[[str, str, int, int], int | None]
+
+
 class KafkaSource:
     def __init__(self, config: dict[str, Any], topics: list[str], reset: str | None = None,
-                 commit_timeout: float = 300.0):
+                 commit_timeout: float = 300.0, resume: ResumePoint | None = None):
         self.topics = topics
+        self.resume = resume
         self.commit_timeout = commit_timeout
         self.commit_stuck = False
         self.reset = reset
@@ -64,6 +72,7 @@ class KafkaSource:
             raise ConfigurationError(f"Kafka configuration rejected: {exc.args[0].str()}") from exc
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"Kafka configuration rejected: {exc}") from exc
+        self.group_id = str(settings["group.id"])
 
     def _on_error(self, error: KafkaError) -> None:
         code = error.code()
@@ -127,14 +136,20 @@ class KafkaSource:
                 log.info("%s/%d: offsets reset to %d (--reset-offsets %s)", tp.topic,
                          tp.partition, target, self.reset)
             else:
+                # Another member may have committed since this one last held the partition.
+                self.committed_next.pop(key, None)
                 committed = self._next_offset(tp)
-                if committed is not None and committed < low:
-                    lost = low - committed
+                if committed is not None:
+                    self.committed_next[key] = committed
+                    target = self._resume_point(tp, committed, high)
+                start = target if target is not None else committed
+                if start is not None and start < low:
+                    lost = low - start
                     self.retention_losses.append({"topic": tp.topic, "partition": tp.partition,
-                                                  "from": committed, "to": low, "lost": lost})
+                                                  "from": start, "to": low, "lost": lost})
                     log.error("%s/%d: %d alerts (offsets %d to %d) were deleted by the broker's "
                               "retention before this group read them; going on from offset %d",
-                              tp.topic, tp.partition, lost, committed, low - 1, low)
+                              tp.topic, tp.partition, lost, start, low - 1, low)
                     target = low
             if target is not None:
                 tp.offset = target
@@ -149,6 +164,26 @@ class KafkaSource:
                 self.committed_next[(tp.topic, tp.partition)] = tp.offset
         self.assignment = list(partitions)
         log.info("assigned %s", ", ".join(f"{p.topic}/{p.partition}" for p in partitions))
+
+    def _resume_point(self, tp: TopicPartition, committed: int, high: int) -> int | None:
+        """Where the output says to start rather than the committed offset: past the batches
+        this group recorded there whose offsets were never committed (a member that lost the
+        partition in a rebalance, or crashed, after its ledger commit); None to start at it."""
+        if self.resume is None or self.reset is not None:
+            return None  # --reset-offsets asks to read again what is written (a replay)
+        last = self.resume(self.group_id, tp.topic, tp.partition, committed)
+        if last is None or last < committed:
+            return None
+        if last + 1 > high:
+            log.warning("%s/%d: the output's ledger records this group's batches up to offset "
+                        "%d, past the partition's end (%d): was the topic recreated? Reading "
+                        "from the committed offset %d", tp.topic, tp.partition, last, high,
+                        committed)
+            return None
+        log.info("%s/%d: offsets %d to %d are already written to the output (recorded in its "
+                 "ledger, not yet committed); going on from offset %d", tp.topic, tp.partition,
+                 committed, last, last + 1)
+        return last + 1
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.revoked_during_poll = True
@@ -267,6 +302,15 @@ class KafkaSource:
         for key in moved:
             log.info("%s/%d moved to another consumer during the batch; not committing it",
                      *key)
+            del next_offsets[key]
+        # A partition that moved away and back meanwhile: its other owner went further; never
+        # move the group's committed offset back over what that owner wrote.
+        behind = [key for key, offset in next_offsets.items()
+                  if offset <= self.committed_next.get(key, -1)]
+        for key in behind:
+            log.info("%s/%d: the group's committed offset is already %d, past this batch's "
+                     "(another member wrote it meanwhile); not committing it", *key,
+                     self.committed_next[key])
             del next_offsets[key]
         next_offsets = self.watch.past_losses(next_offsets, self.committed_next, owned)
         if not next_offsets:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import os
 import signal
@@ -23,6 +24,7 @@ from lsst_alert_pipeline.decode.formats import decode_message
 from lsst_alert_pipeline.decode.normalize import normalize
 from lsst_alert_pipeline.decode.schemas import parsed_bundled_schema, version_for
 from lsst_alert_pipeline.pipeline import consume as consumer
+from lsst_alert_pipeline.pipeline.ledger import Ledger
 from lsst_alert_pipeline.sinks.csv import SPEC_COLUMNS
 
 from .alerts import csv_rows, many_real_alerts, real_wire_payloads
@@ -103,6 +105,14 @@ def test_consume_writes_every_alert_once_with_exact_values(alert_packets, broker
             with fits.open(io.BytesIO(written)) as hdus:
                 assert hdus[0].data is not None
     assert summary.partitions[0]["lag"] == 0
+    # Every consumed offset is recorded once, with the output that holds what it produced.
+    ledger = Ledger(tmp_path / "state" / "ledger.sqlite")
+    [covered] = ledger.offsets_covered()
+    assert (covered["topic"], covered["partition"], covered["first"], covered["last"]) == (
+        topic, 0, 0, 59)
+    assert ledger.db.execute("SELECT SUM(messages), MIN(output), MAX(output) "
+                             "FROM offset_ranges").fetchone() == (60, "", "")
+    ledger.close()
     again = consumer.consume(settings_for(broker, topic, tmp_path))
     assert again.exit_code == exitcodes.OK and again.alerts_written == 0
     assert len(csv_rows(tmp_path)) == 60
@@ -196,3 +206,33 @@ def test_csv_has_no_nan_text_and_reads_back(alert_packets, broker, topic, tmp_pa
                                                                    real_wire_payloads())
                 if raw["diaSource"].get("ssObjectId") or raw.get("ssSource")}
     assert {r["diaSourceId"] for r in sso} == expected and all(r["ssObjectId"] for r in sso)
+
+
+def commit_offset(broker, group: str, topic: str, offset: int) -> None:
+    """Set a group's committed offset on partition 0, as a member whose commit was lost left it."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    probe = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    try:
+        probe.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+    finally:
+        probe.close()
+
+
+def test_a_new_owner_resumes_after_what_the_ledger_records_not_the_committed_offset(
+        broker, topic, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    broker.produce(topic, many_real_alerts(30))
+    first = consumer.consume(settings_for(broker, topic, tmp_path))
+    assert first.exit_code == exitcodes.OK and first.messages == 30
+    # The batches of offsets 10-29 were recorded, but their commit never reached the group.
+    commit_offset(broker, f"g-{topic}", topic, 10)
+    with caplog.at_level(logging.INFO, logger="lsst_alert_pipeline"):
+        resumed = consumer.consume(settings_for(broker, topic, tmp_path))
+    assert resumed.exit_code == exitcodes.OK
+    assert resumed.messages == 0 and resumed.partitions[0]["committed"] == 30
+    assert (f"{topic}/0: offsets 10 to 29 are already written to the output (recorded in its "
+            "ledger, not yet committed); going on from offset 30") in caplog.text
+    # --reset-offsets asks for a replay: it reads again what the ledger records (and skips it).
+    replay = consumer.consume(settings_for(broker, topic, tmp_path, reset_offsets="earliest"))
+    assert replay.messages == 30 and replay.already_written == 30
+    assert len(csv_rows(tmp_path)) == 30

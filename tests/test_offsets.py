@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from lsst_alert_pipeline.errors import ConfigurationError
+from lsst_alert_pipeline.pipeline.ledger import Ledger, offset_ranges, uncounted
 from lsst_alert_pipeline.sources.offsets import (
     describe_partition,
     parse_reset,
     reset_time,
     resolve_reset,
 )
+from lsst_alert_pipeline.sources.retention_watch import RetentionWatch, retention_gap
 
 
 def never(_ms: int) -> int:
@@ -51,3 +53,71 @@ def test_describe_partition_counts_lag_and_retention_loss() -> None:
     assert row["lost_to_retention"] == 15 and row["lag"] == 10
     done = describe_partition("t", 2, 30, 20, 30)
     assert done["lag"] == 0 and done["lost_to_retention"] == 0
+
+
+def test_offset_ranges_span_each_partition_and_count_its_messages() -> None:
+    positions = [("t", 1, 7), ("t", 0, 3), ("t", 0, 5), (None, None, None), ("t", 1, 8),
+                 ("u", 0, 0)]
+    assert offset_ranges(positions) == [("t", 0, 3, 5, 2), ("t", 1, 7, 8, 2), ("u", 0, 0, 0, 1)]
+
+
+def test_covered_offsets_merge_touching_and_redelivered_ranges(tmp_path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    for span in [("t", 0, 0, 9, 10), ("t", 0, 10, 19, 10), ("t", 0, 15, 19, 5),
+                 ("t", 0, 25, 29, 5), ("t", 1, 0, 4, 5)]:
+        ledger.record_batch([], {}, [], offset_ranges=[span])
+    assert ledger.offsets_covered() == [
+        {"topic": "t", "partition": 0, "first": 0, "last": 19, "batches": 3},
+        {"topic": "t", "partition": 0, "first": 25, "last": 29, "batches": 1},
+        {"topic": "t", "partition": 1, "first": 0, "last": 4, "batches": 1}]
+    ledger.close()
+
+
+def test_a_jump_is_a_loss_only_below_the_low_watermark() -> None:
+    # Expected offset 10, the next message is 22: what retention deleted is below the low mark.
+    assert retention_gap(10, 22, 22) == (10, 22)
+    assert retention_gap(10, 22, 15) == (10, 15)  # 15..21 are still held: compaction, markers
+    assert retention_gap(10, 22, 30) == (10, 22)  # the message itself is held: 22 is not lost
+    assert retention_gap(10, 22, 10) is None  # a gap the broker holds is legitimate
+    assert retention_gap(10, 11, 50) == (10, 11)  # one offset skipped and deleted
+    assert retention_gap(10, 10, 50) is None  # no jump: nothing asked, nothing lost
+    assert retention_gap(None, 22, 50) is None  # first message after an assignment
+
+
+def test_a_loss_is_committed_past_only_when_recorded_and_what_came_before_is_committed() -> None:
+    losses: list[dict[str, int | str]] = []
+    watch = RetentionWatch(losses)
+    asked: list[int] = []
+
+    def low(key: tuple[str, int]) -> int:
+        asked.append(1)
+        return 22
+
+    for offset in (8, 9, 22):
+        watch.taken(("t", 0), offset, low)
+    assert asked == [1]  # only the jump asks the broker
+    assert losses == [{"topic": "t", "partition": 0, "from": 10, "to": 22, "lost": 12}]
+    owned = {("t", 0)}
+    # Not in the ledger yet: no commit may pass it.
+    assert watch.past_losses({}, {("t", 0): 10}, owned) == {}
+    assert watch.unrecorded() == losses and watch.unrecorded() == []
+    # Offsets 8 and 9 not committed yet (committed at 8): not past the loss either.
+    assert watch.past_losses({}, {("t", 0): 8}, owned) == {}
+    assert watch.past_losses({("t", 0): 10}, {}, owned) == {("t", 0): 22}
+    watch.committed({("t", 0): 22})
+    assert watch.past_losses({}, {("t", 0): 10}, owned) == {}
+
+
+def test_each_lost_offset_is_recorded_once(tmp_path) -> None:
+    assert uncounted(10, 22, [(0, 5), (12, 15)]) == [(10, 12), (15, 22)]
+    assert uncounted(10, 22, [(5, 30)]) == []
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.record_retention_losses([{"topic": "t", "partition": 0, "from": 10, "to": 22,
+                                     "lost": 12}])
+    # The next run found the same loss from the committed offset 6 at assignment.
+    ledger.record_retention_losses([{"topic": "t", "partition": 0, "from": 6, "to": 22,
+                                     "lost": 16}])
+    assert ledger.retention_lost() == 16
+    assert [(loss["from"], loss["to"]) for loss in ledger.retention_losses()] == [(10, 22),
+                                                                                  (6, 10)]
+    ledger.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from lsst_alert_pipeline.cli import main
+from lsst_alert_pipeline.ops.verify_broker import check_partition
 
 from .alerts import csv_rows
 from .reliability.figures import FIGURES
@@ -52,3 +53,20 @@ def test_verify_finds_a_broken_cutout(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["verify", "--output-dir", str(root)])
     assert result.exit_code == 1
     assert f"{row['diaSourceId']}: difference_cutout_path not valid FITS" in result.output
+
+
+def test_partition_check_explains_every_committed_offset_not_on_disk() -> None:
+    # Committed 40; the ledger covers 5-14 and 20-34 (and 40-44, read but not committed yet);
+    # retention deleted 15-17 unread. 0-4 came before the first recorded range (where the group
+    # started); 18-19 and 35-39 were committed without being written.
+    check = check_partition("t", 0, low=12, high=50, committed=40,
+                            covered=[(20, 35), (5, 15), (40, 45)], losses=[(15, 18)])
+    assert check.before_first == [(0, 5)] and check.lost_to_retention == [(15, 18)]
+    assert check.not_on_disk == [(18, 20), (35, 40)] and check.ahead == [(40, 45)]
+    assert check.lag == 10
+    row = check.as_dict()
+    assert (row["covered"], row["not_on_disk"], row["not_on_disk_count"]) == (
+        "5-14, 20-34, 40-44", "18-19, 35-39", 7)
+    # A group that never committed: what the ledger covers is all ahead, nothing is missing.
+    fresh = check_partition("t", 1, low=0, high=9, committed=None, covered=[(0, 9)], losses=[])
+    assert fresh.not_on_disk == [] and fresh.ahead == [(0, 9)] and fresh.lag == 9

@@ -19,4 +19,7 @@ def summary_line() -> str:
             f"relay outages survived: {FIGURES['relay_outages']}, "
             f"output failures survived: {FIGURES['output_failures']}, "
             f"overlapping runs refused: {FIGURES['overlaps']}, "
+            f"retention losses caught while reading: {FIGURES['retention_while_reading']}, "
+            f"alerts and cutouts refilled by verify --repair: {FIGURES['verify_refilled']}, "
+            f"rebalances survived: {FIGURES['rebalances']}, "
             f"{FIGURES['lost']} lost, {FIGURES['duplicated']} duplicated")

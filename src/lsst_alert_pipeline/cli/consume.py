@@ -55,9 +55,9 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
     log.info("LSST Alert Consumer starting: %s -> %s", settings.source_label, settings.output_dir)
     summary = consumer.consume(settings, stop)
     for row in summary.partitions:
-        log.info("partition %s/%s: read %s, committed %s, high watermark %s, lag %s",
-                 row["topic"], row["partition"], row["read"], row["committed"], row["high"],
-                 row["lag"])
+        log.info("partition %s/%s: read %s, committed %s, high watermark %s, lag %s, "
+                 "lost to retention %s", row["topic"], row["partition"], row["read"],
+                 row["committed"], row["high"], row["lag"], row["lost_to_retention"])
     log.info("LSST Alert Consumer finished (exit %d, %s): %s", summary.exit_code,
              exitcodes.MEANING.get(summary.exit_code, "?"), summary.line())
     sys.exit(summary.exit_code)

@@ -1,55 +1,107 @@
-"""`lsst-alerts verify`: check every alert the ledger vouches for against the files."""
+"""`lsst-alerts verify`: check every alert the ledger vouches for against the files, and each
+partition's committed offsets against what the ledger recorded."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import exitcodes
+from .options import consumer_options, print_rows, settings_from
+
+if TYPE_CHECKING:
+    from ..ops.verify import VerifyReport
+
+PARTITION_COLUMNS = ("partition", "low", "high", "committed", "lag", "covered",
+                     "covered_not_committed", "lost_to_retention", "before_first_range",
+                     "not_on_disk")
 
 
 @click.command()
-@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
-              show_default=True)
+@consumer_options
 @click.option("--repair", is_flag=True, help="Forget the ledger entries of alerts not whole on "
-              "disk, so a replay (consume --reset-offsets earliest) writes them again.")
-@click.option("--json", "as_json", is_flag=True, help="The table and problems as JSON.")
-def verify(output_dir: Path, repair: bool, as_json: bool) -> None:
-    """Check each alert in the ledger: its CSV row once, its cutouts present and valid FITS.
+              "disk; with the Kafka settings, re-read what the broker still holds and write them "
+              "(and broken cutouts) again, and list what is gone for good.")
+@click.option("--json", "as_json", is_flag=True, help="The tables and problems as JSON.")
+@click.pass_context
+def verify(ctx: click.Context, repair: bool, as_json: bool, **params: Any) -> None:
+    """Check each alert in the ledger (its CSV row once, its cutouts valid FITS), per night;
+    with the Kafka settings (as for consume), each partition's committed offset against the
+    offsets the ledger covers, per partition.
 
-    Exits 0 when everything is whole, 1 when something is not (each problem is listed).
+    Exits 0 when everything is whole, 1 when something is not (each problem is listed), and 1
+    when the group committed offsets that are not on disk.
 
     \b
-    Example:
+    Examples:
       lsst-alerts verify --output-dir lsst_alerts
-      lsst-alerts verify --output-dir lsst_alerts --repair
-      lsst-alerts consume --reset-offsets earliest ...   # rewrites what the broker still holds
+      lsst-alerts verify --output-dir lsst_alerts --bootstrap-servers broker:9092 \\
+          --topic lsst-extendedness-filtered --group-id my-group
+      lsst-alerts verify --output-dir lsst_alerts --config lsst_alerts.toml --repair
     """
     from ..ops.verify import verify as run_verify
     from ..pipeline.outputdir import AlreadyRunning
 
+    settings = settings_from(ctx, params, require_source=False)
     try:
-        report = run_verify(output_dir, repair)
+        report = run_verify(settings.output_dir, repair, settings)
     except AlreadyRunning as exc:
         click.echo(f"{exc}; verify when it has finished", err=True)
         sys.exit(exitcodes.ALREADY_RUNNING)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        click.echo(f"{'night':<10} {'in ledger':>10} {'whole':>10} {'problems':>9}")
-        for check in report.nights.values():
-            click.echo(f"{check.night:<10} {check.in_ledger:>10,} {check.whole:>10,} "
-                       f"{len(check.problems):>9,}")
-        for check in report.nights.values():
-            for problem in check.problems:
-                click.echo(f"  {check.night}: {problem}")
-        if report.forgotten:
-            click.echo(f"forgot {report.forgotten:,} broken alerts in the ledger: replay with "
-                       "--reset-offsets earliest to write again those the broker still holds; "
-                       "the rest are gone for good")
-        click.echo("everything the ledger vouches for is on disk" if report.ok else
-                   "some alerts the ledger vouches for are not whole on disk")
+        say(report)
     sys.exit(0 if report.ok else 1)
+
+
+def say(report: VerifyReport) -> None:
+    """The report as tables and sentences."""
+    click.echo(f"{'night':<10} {'in ledger':>10} {'whole':>10} {'problems':>9}")
+    for check in report.nights.values():
+        click.echo(f"{check.night:<10} {check.in_ledger:>10,} {check.whole:>10,} "
+                   f"{len(check.problems):>9,}")
+    for check in report.nights.values():
+        for problem in check.problems:
+            click.echo(f"  {check.night}: {problem}")
+    click.echo("")
+    if report.partitions is None:
+        click.echo(report.partition_note)
+    else:
+        rows = [{**row, "partition": f"{row['topic']}/{row['partition']}"}
+                for row in (check.as_dict() for check in report.partitions)]
+        print_rows(rows, PARTITION_COLUMNS, False)
+        for topic in report.missing_topics:
+            click.echo(f"topic {topic}, which the ledger recorded offsets of, is not on the "
+                       "broker: nothing of it can be compared or read again")
+        if report.not_on_disk:
+            click.echo(f"{report.not_on_disk:,} offsets were committed but are not on disk "
+                       "(not_on_disk): their alerts were never written; --repair re-reads those "
+                       "the broker still holds")
+    if report.forgotten:
+        click.echo(f"forgot {report.forgotten:,} broken alerts in the ledger" + (
+            "" if report.refill else ": replay with --reset-offsets earliest (or verify "
+            "--repair with the Kafka settings) to write again those the broker still holds; the "
+            "rest are gone for good"))
+    if report.broken_cutouts and report.refill is None:
+        click.echo(f"{len(report.broken_cutouts):,} alerts have broken cutouts under whole rows: "
+                   "verify --repair with the Kafka settings writes them again from the broker")
+    if report.refill is not None:
+        refill = report.refill
+        click.echo(f"re-read {refill.reread:,} messages the broker still holds: wrote "
+                   f"{refill.alerts:,} alerts and {refill.cutouts:,} cutouts again")
+        for line in refill.deleted:
+            click.echo(f"  deleted by the broker's retention, gone for good: {line}")
+        if refill.gone:
+            click.echo(f"{len(refill.gone):,} alerts are gone for good (the broker no longer "
+                       f"holds them): {', '.join(refill.gone[:20])}"
+                       + (" ..." if len(refill.gone) > 20 else ""))
+    if report.refill is not None:
+        click.echo("repaired: everything is whole again" if report.ok else
+                   "repaired what the broker still held; the rest above is gone for good")
+    else:
+        click.echo("everything is whole" if report.ok else
+                   "some alerts the ledger or the group's offsets vouch for are not whole on disk")

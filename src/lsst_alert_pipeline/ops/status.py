@@ -54,6 +54,7 @@ def folder_bytes(folder: Path) -> tuple[int, int]:
 
 def _ledger_facts(ledger: Path) -> dict[str, Any]:
     facts: dict[str, Any] = {"last_run": None, "deadlettered": 0, "lost_to_retention": 0,
+                             "retention_losses": [],
                              "alerts_in_ledger": 0, "missing_cutouts": [], "merged_through": {}}
     if not ledger.exists():
         return facts
@@ -71,6 +72,12 @@ def _ledger_facts(ledger: Path) -> dict[str, Any]:
         facts["lost_to_retention"] = db.execute(
             "SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()[0]
         facts["alerts_in_ledger"] = db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
+        facts["retention_losses"] = [
+            {"topic": t, "partition": p, "from": first, "to": end - 1, "lost": lost,
+             "noticed": dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")}
+            for t, p, first, end, lost, when in db.execute(
+                "SELECT topic, partition, from_offset, to_offset, lost, noticed_at "
+                "FROM retention_losses ORDER BY noticed_at")]
         facts["missing_cutouts"] = _missing_cutouts(db)
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         if "merged_through" in tables:
@@ -156,10 +163,17 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
                                  f"{run['started']} -> {run['outcome']} (exit {run['exit_code']})"))
     lines.append(f"dead letters: {facts['deadlettered']:,}; lost to retention: "
                  f"{facts['lost_to_retention']:,}")
+    losses = facts["retention_losses"]
+    lines += [f"  {loss['topic']}/{loss['partition']}: offsets {loss['from']} to {loss['to']} "
+              f"({loss['lost']:,} alerts) deleted by the broker before they were read, noticed "
+              f"{loss['noticed']}" for loss in losses[-MISSING_LISTED:]]
     lines += missing_cutout_lines(facts["missing_cutouts"])
     if isinstance(facts["partitions"], list):
         lines += [f"  {row['topic']}/{row['partition']}: committed {row['committed']}, "
-                  f"high {row['high']}, lag {row['lag']}" for row in facts["partitions"]]
+                  f"low {row['low']}, high {row['high']}, lag {row['lag']}"
+                  + (f"; {row['lost_to_retention']:,} offsets below the low watermark were "
+                     "never read (the next run counts them lost)"
+                     if row["lost_to_retention"] else "") for row in facts["partitions"]]
     elif facts["partitions"]:
         lines.append(str(facts["partitions"]))
     return lines

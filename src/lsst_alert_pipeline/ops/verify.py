@@ -2,9 +2,13 @@
 
 For each ledger entry: its CSV file exists, holds the alert's row exactly once within the length
 the ledger vouches for, the row parses (as many cells as the header), and the cutouts it names
-exist and open as FITS. Counted per night (the root and every member). `repair` forgets the
-ledger entries of alerts that are not whole on disk, so a replay of what the broker still holds
-(`consume --reset-offsets earliest`) writes them again; the broker decides what is gone for good.
+exist and open as FITS. Counted per night (the root and every member). Given the Kafka settings,
+each partition's committed offset is compared with the offsets the ledger covers
+(ops/verify_broker.py). `repair` forgets the ledger entries of alerts whose rows are not whole on
+disk; with the broker it then re-reads what the broker still holds and writes them again, and the
+broken cutouts under whole rows (ops/verify_refill.py); without it a replay
+(`consume --reset-offsets earliest`) writes the rows again. The broker decides what is gone for
+good.
 """
 
 from __future__ import annotations
@@ -15,10 +19,16 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from astropy.io import fits
 
 from ..pipeline.outputdir import OutputDir
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from .verify_broker import PartitionCheck
+    from .verify_refill import Refill
 
 PATH_COLUMNS = ("science_cutout_path", "template_cutout_path", "difference_cutout_path")
 NIGHT = re.compile(r"lsst_alerts_(\d{8})")
@@ -35,18 +45,39 @@ class NightCheck:
 @dataclass
 class VerifyReport:
     nights: dict[str, NightCheck] = field(default_factory=dict)
-    broken: list[str] = field(default_factory=list)  # diaSourceIds not whole on disk
+    broken: list[str] = field(default_factory=list)  # diaSourceIds whose row is not whole
+    # diaSourceId -> [(kind, path from the ledger's root)] of broken cutouts under a whole row
+    broken_cutouts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     missing_files: list[str] = field(default_factory=list)  # ledger keys of vanished CSVs
     forgotten: int = 0
+    partitions: list[PartitionCheck] | None = None  # None: not checked, `partition_note` says why
+    partition_note: str = ""
+    missing_topics: list[str] = field(default_factory=list)  # the ledger's, not on the broker
+    refill: Refill | None = None
+
+    @property
+    def files_ok(self) -> bool:
+        return not any(check.problems for check in self.nights.values())
+
+    @property
+    def not_on_disk(self) -> int:
+        """Offsets the group committed that the ledger does not cover, unexplained."""
+        return sum(b - a for check in self.partitions or [] for a, b in check.not_on_disk)
 
     @property
     def ok(self) -> bool:
-        return not any(check.problems for check in self.nights.values())
+        if self.refill is not None:  # repaired: what is still wrong is what did not come back
+            return not self.refill.gone and not self.refill.deleted
+        return self.files_ok and not self.not_on_disk
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "forgotten": self.forgotten, "nights": [
             {"night": c.night, "in_ledger": c.in_ledger, "whole": c.whole,
-             "problems": c.problems} for c in self.nights.values()]}
+             "problems": c.problems} for c in self.nights.values()],
+            "partitions": (None if self.partitions is None
+                           else [check.as_dict() for check in self.partitions]),
+            "partition_note": self.partition_note, "missing_topics": self.missing_topics,
+            "repair": None if self.refill is None else self.refill.as_dict()}
 
 
 def fits_problem(path: Path) -> str | None:
@@ -97,6 +128,7 @@ def check_file(root: Path, key: str, length: int, expected: set[str],
             continue
         counts[row[id_column]] += 1
         by_id[row[id_column]] = row
+    base = path.parent.parent  # a member's rows name cutouts from its own folder
     for dia_source_id in sorted(expected):
         if counts[dia_source_id] != 1:
             what = "missing" if not counts[dia_source_id] else f"{counts[dia_source_id]} times"
@@ -104,19 +136,34 @@ def check_file(root: Path, key: str, length: int, expected: set[str],
             report.broken.append(dia_source_id)
             continue
         row = by_id[dia_source_id]
-        bad = [f"{column} {problem}" for column in PATH_COLUMNS if column in header
-               and row[header.index(column)]
-               and (problem := fits_problem(root / row[header.index(column)]))]
+        bad = [(column, row[header.index(column)], problem) for column in PATH_COLUMNS
+               if column in header and row[header.index(column)]
+               and (problem := fits_problem(base / row[header.index(column)]))]
         if bad:
-            check.problems.append(f"{dia_source_id}: {', '.join(bad)}")
-            report.broken.append(dia_source_id)
+            check.problems.append(f"{dia_source_id}: "
+                                  + ", ".join(f"{column} {problem}" for column, _, problem in bad))
+            report.broken_cutouts[dia_source_id] = [
+                (column.split("_")[0], (base / cutout).relative_to(root).as_posix())
+                for column, cutout, _ in bad]
             continue
         check.whole += 1
 
 
-def verify(output_dir: Path, repair: bool = False) -> VerifyReport:
-    """Check every ledger entry against the files (root and members); optionally forget the
-    broken ones so a replay rewrites them. Holds the root's lock: no consumer at the root."""
+def broker_settings(settings: Settings | None) -> str:
+    """Why the partition check cannot ask a broker ('' when it can)."""
+    if settings is None or not settings.kafka.get("bootstrap.servers"):
+        return ("no Kafka settings given (--bootstrap-servers, --group-id, --topic or "
+                "--config, as for consume)")
+    if settings.from_paths:
+        return "the source is files (--from), which carry no offsets"
+    return ""
+
+
+def verify(output_dir: Path, repair: bool = False,
+           settings: Settings | None = None) -> VerifyReport:
+    """Check every ledger entry against the files (root and members) and, given the Kafka
+    settings, the partitions against the group's committed offsets; optionally forget the broken
+    rows and refill what the broker still holds. Holds the root's lock: no consumer at the root."""
     report = VerifyReport()
     with OutputDir(output_dir) as output:
         assert output.ledger is not None
@@ -138,6 +185,7 @@ def verify(output_dir: Path, repair: bool = False) -> VerifyReport:
             check_file(output.root, key, lengths[key], homes[key], report, check)
         for check in report.nights.values():
             check.problems = [p for p in check.problems if "removed by retention" not in p]
+        check_broker(report, output.ledger, settings)
         if repair and report.broken:
             with db:
                 db.execute("BEGIN IMMEDIATE")
@@ -148,4 +196,28 @@ def verify(output_dir: Path, repair: bool = False) -> VerifyReport:
                 db.executemany("DELETE FROM csv_files WHERE name = ?",
                                [(key,) for key in report.missing_files])
             report.forgotten = len(report.broken)
+        if repair and settings is not None and report.partitions is not None:
+            from .verify_refill import refill
+
+            report.refill = refill(output, settings, report.partitions, set(report.broken),
+                                   report.broken_cutouts)
+            report.refill.deleted += [f"{topic}: the broker does not have this topic"
+                                      for topic in report.missing_topics]
     return report
+
+
+def check_broker(report: VerifyReport, ledger: Any, settings: Settings | None) -> None:
+    """Fill report.partitions from the broker, or say in partition_note why it cannot."""
+    why = broker_settings(settings)
+    if why or settings is None:
+        report.partition_note = f"the partition check needs the broker: {why}"
+        return
+    from confluent_kafka import KafkaException
+
+    from .verify_broker import check_partitions
+
+    try:
+        report.partitions, report.missing_topics = check_partitions(ledger, settings.kafka,
+                                                                    settings.topics)
+    except KafkaException as exc:
+        report.partition_note = f"the partition check needs the broker: {exc.args[0].str()}"

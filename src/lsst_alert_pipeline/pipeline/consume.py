@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -14,7 +15,9 @@ from ..decode.normalize import locus_gaps_line
 from ..decode.schemas import ForcedSchema, SchemaSource
 from ..errors import ConfigurationError
 from ..sources.files import FileSource
-from ..sources.kafka import BrokerUnreachable, KafkaSource
+from ..sources.kafka import BrokerUnreachable, KafkaSource, ResumePoint
+from .ledger import covered_through
+from .mounts import refuse_network_filesystem
 from .outputdir import AlreadyRunning, OutputDir, OutputError
 from .progress import Progress
 from .run import Pipeline, RunOptions, RunSummary, Source, run
@@ -25,14 +28,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("lsst_alert_pipeline")
 
 
-def open_source(settings: Settings) -> Source:
+def open_source(settings: Settings, resume: ResumePoint | None = None) -> Source:
+    """The files or the Kafka topics to read; `resume` tells a Kafka source where the output's
+    ledger says a group's recorded batches reach."""
     if settings.from_paths:
         try:
             return FileSource(settings.from_paths)
         except FileNotFoundError as exc:
             raise ConfigurationError(str(exc)) from exc
     source = KafkaSource(settings.kafka, settings.topics, settings.reset_offsets,
-                         commit_timeout=settings.broker_timeout)
+                         commit_timeout=settings.broker_timeout, resume=resume)
     source.connect()
     return source
 
@@ -52,6 +57,12 @@ def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails, seconds: floa
 def consume(settings: Settings, stop: threading.Event | None = None,
             progress: Progress | None = None) -> RunSummary:
     """One bounded run into settings.output_dir; never raises for a failure it can name."""
+    if settings.member:
+        try:
+            refuse_network_filesystem(settings.output_dir)
+        except ConfigurationError as exc:
+            log.error("configuration error: %s", exc)
+            return RunSummary(outcome="configuration error", exit_code=exitcodes.CONFIG_ERROR)
     output = OutputDir(settings.output_dir, settings.member)
     try:
         output.open()
@@ -76,7 +87,7 @@ def consume(settings: Settings, stop: threading.Event | None = None,
             fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
                                         settings.antares_retries, settings.antares_concurrency)
             fill_before_run(output, fetcher, 2 * settings.batch_seconds)
-        source = open_source(settings)
+        source = open_source(settings, functools.partial(covered_through, output.ledger.path))
         # Retries of a sick API stop after a fraction of a batch's time; what still fails is
         # recorded missing for now and `fill-cutouts` fetches it later.
         pipeline = Pipeline(output, schemas, tuple(settings.extra_columns), fetcher,
@@ -108,8 +119,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
     finally:
         if gaps := locus_gaps_line():
             log.warning("%s", gaps)
-        if isinstance(source, KafkaSource) and source.retention_losses:
-            output.ledger.record_retention_losses(source.retention_losses)
+        if isinstance(source, KafkaSource) and (losses := source.new_retention_losses()):
+            output.ledger.record_retention_losses(losses)  # those a failure left unrecorded
         if source is not None and hasattr(source, "close"):
             source.close()
         try:

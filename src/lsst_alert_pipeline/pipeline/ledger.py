@@ -6,6 +6,7 @@ replayed alert a no-op (each alert exactly once) and what recovery truncates CSV
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -46,6 +47,18 @@ CREATE TABLE IF NOT EXISTS missing_cutouts (
     state TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,
     noticed_at REAL NOT NULL, PRIMARY KEY (dia_source_id, kind)
 );
+-- The Kafka offsets each durable batch covered, per partition, with the output that holds what
+-- they produced (Kafka Connect's pattern: the offset range is recorded with the data). Written in
+-- the batch's transaction; `verify` compares it with the group's committed offsets.
+CREATE TABLE IF NOT EXISTS offset_ranges (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL,
+    first_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL,
+    messages INTEGER NOT NULL,  -- how many of the offsets in between the batch held
+    output TEXT NOT NULL,  -- '' for the root, 'members/NAME' for a member
+    written_at REAL NOT NULL,
+    group_id TEXT NOT NULL DEFAULT ''  -- the consumer group that read them ('' from files)
+);
+CREATE INDEX IF NOT EXISTS offset_ranges_partition ON offset_ranges (topic, partition);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at REAL NOT NULL,
@@ -55,6 +68,97 @@ CREATE TABLE IF NOT EXISTS runs (
     summary TEXT
 );
 """
+
+
+OffsetRange = tuple[str, int, int, int, int]  # topic, partition, first, last offset, messages
+
+
+class AlertsTaken(Exception):  # noqa: N818
+    """Another member recorded some of a batch's alerts first; nothing of the batch was."""
+
+    def __init__(self, ids: set[str]):
+        super().__init__(f"{len(ids)} alerts of the batch were recorded by another member first")
+        self.ids = ids
+
+
+def offset_ranges(positions: Iterable[tuple[str | None, int | None, int | None]]
+                  ) -> list[OffsetRange]:
+    """Per partition, the first and last offset of a batch's messages and how many it held
+    (messages without a Kafka position, from files, have none)."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for topic, partition, offset in positions:
+        if topic is None or partition is None or offset is None:
+            continue
+        span = spans.setdefault((topic, partition), [offset, offset, 0])
+        span[0], span[1], span[2] = min(span[0], offset), max(span[1], offset), span[2] + 1
+    return [(topic, partition, first, last, count)
+            for (topic, partition), (first, last, count) in sorted(spans.items())]
+
+
+def uncounted(first: int, end: int, known: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of offsets [first, end) that none of the `known` [from, to) ranges holds."""
+    parts = [(first, end)] if end > first else []
+    for low, high in known:
+        parts = [piece for a, b in parts
+                 for piece in ((a, min(b, low)), (max(a, high), b)) if piece[1] > piece[0]]
+    return parts
+
+
+def known_in(db: sqlite3.Connection, dia_source_ids: Iterable[str]) -> set[str]:
+    """Those of the ids the ledger's alerts table holds."""
+    ids = list(dia_source_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT dia_source_id FROM alerts WHERE dia_source_id IN ({marks})", chunk)
+        found.update(row[0] for row in rows)
+    return found
+
+
+def covered(db: sqlite3.Connection, group: str | None = None,
+            partition: tuple[str, int] | None = None) -> list[dict[str, Any]]:
+    """The recorded offset ranges merged where they touch or overlap (Ledger.offsets_covered),
+    of one group's batches and one partition when given."""
+    where: list[str] = []
+    args: list[str | int] = []
+    if group is not None:
+        where.append("group_id = ?")
+        args.append(group)
+    if partition is not None:
+        where.append("topic = ? AND partition = ?")
+        args.extend(partition)
+    rows = db.execute(
+        "SELECT topic, partition, first_offset, last_offset FROM offset_ranges "
+        f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+        "ORDER BY topic, partition, first_offset, last_offset", args).fetchall()
+    merged: list[dict[str, Any]] = []
+    for topic, partition_, first, last in rows:
+        tail = merged[-1] if merged else None
+        same = tail is not None and (tail["topic"], tail["partition"]) == (topic, partition_)
+        if tail is not None and same and first <= tail["last"] + 1:
+            tail["last"] = max(tail["last"], last)
+            tail["batches"] += 1
+        else:
+            merged.append({"topic": topic, "partition": partition_, "first": first,
+                           "last": last, "batches": 1})
+    return merged
+
+
+def covered_through(path: Path, group: str, topic: str, partition: int,
+                    offset: int) -> int | None:
+    """The last offset of the contiguous range of batches the group recorded that holds
+    `offset` (None when none does). Opens its own connection: Kafka calls this from its
+    rebalance callback, on another thread than the one writing batches."""
+    db = sqlite3.connect(path, timeout=60)
+    try:
+        for span in covered(db, group, (topic, partition)):
+            if span["first"] <= offset <= span["last"]:
+                return int(span["last"])
+        return None
+    finally:
+        db.close()
 
 
 class Ledger:
@@ -67,21 +171,18 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(offset_ranges)")}
+        if "group_id" not in columns:  # a ledger made before offset ranges named their group
+            with contextlib.suppress(sqlite3.OperationalError):  # another member added it
+                self.db.execute("ALTER TABLE offset_ranges ADD COLUMN group_id TEXT NOT NULL "
+                                "DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
 
     def known(self, dia_source_ids: Iterable[str]) -> set[str]:
         """Those of the ids already durably written."""
-        ids = list(dia_source_ids)
-        found: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT dia_source_id FROM alerts WHERE dia_source_id IN ({marks})", chunk)
-            found.update(row[0] for row in rows)
-        return found
+        return known_in(self.db, dia_source_ids)
 
     def csv_lengths(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT name, length FROM csv_files").fetchall())
@@ -89,13 +190,23 @@ class Ledger:
     def record_batch(self, written: list[tuple[str, str]], csv_lengths: dict[str, int],
                      deadletters: list[tuple[str, str]],
                      missing_cutouts: Iterable[tuple[str, str, str, str, str, str]] = (),
-                     archive_files: Iterable[tuple[str, int, str]] = ()) -> None:
+                     archive_files: Iterable[tuple[str, int, str]] = (),
+                     offset_ranges: Iterable[OffsetRange] = (), output: str = "",
+                     group: str = "") -> None:
         """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters, the
-        cutouts it could not fetch (dia_source_id, kind, alert id, path, state, reason) and the
-        archive's new files."""
+        cutouts it could not fetch (dia_source_id, kind, alert id, path, state, reason), the
+        archive's new files and the Kafka offsets the batch covered (read by `group`).
+
+        Raises AlertsTaken, recording nothing, when another member of the group recorded some of
+        the alerts since this batch asked `known()` (a partition moved in a rebalance while the
+        batch was written): the check and the insert are one exclusive transaction, so of two
+        members that wrote the same alert exactly one has it recorded."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            taken = known_in(self.db, (dia_source_id for dia_source_id, _ in written))
+            if taken:
+                raise AlertsTaken(taken)  # leaving the `with` rolls the transaction back
             self.db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)",
                                 list(archive_files))
             self.db.executemany(
@@ -111,6 +222,10 @@ class Ledger:
             self.db.executemany(
                 "INSERT OR REPLACE INTO missing_cutouts VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
                 [(*row, now) for row in missing_cutouts])
+            self.db.executemany(
+                "INSERT INTO offset_ranges (topic, partition, first_offset, last_offset, "
+                "messages, output, written_at, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*span, output, now, group) for span in offset_ranges])
 
     def missing_cutouts(self, state: str | None = None) -> list[dict[str, Any]]:
         """The recorded missing cutouts (of one state), oldest first."""
@@ -202,16 +317,38 @@ class Ledger:
         db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)", list(added))
 
     def record_retention_losses(self, losses: list[dict[str, int | str]]) -> None:
+        """Record offsets lost to retention, each offset once: a loss a run found while
+        reading, then the next run at assignment (its commit past it failed), counts once."""
         now = time.time()
         with self.db:
-            self.db.executemany(
-                "INSERT INTO retention_losses VALUES (?, ?, ?, ?, ?, ?)",
-                [(loss["topic"], loss["partition"], loss["from"], loss["to"], loss["lost"], now)
-                 for loss in losses])
+            self.db.execute("BEGIN IMMEDIATE")
+            for loss in losses:
+                topic, partition = str(loss["topic"]), int(loss["partition"])
+                known = self.db.execute(
+                    "SELECT from_offset, to_offset FROM retention_losses "
+                    "WHERE topic = ? AND partition = ?", (topic, partition)).fetchall()
+                self.db.executemany(
+                    "INSERT INTO retention_losses VALUES (?, ?, ?, ?, ?, ?)",
+                    [(topic, partition, first, end, end - first, now) for first, end in
+                     uncounted(int(loss["from"]), int(loss["to"]), known)])
+
+    def retention_losses(self) -> list[dict[str, Any]]:
+        """Every recorded loss, oldest first: topic, partition, offsets [from, to), lost."""
+        rows = self.db.execute(
+            "SELECT topic, partition, from_offset, to_offset, lost, noticed_at "
+            "FROM retention_losses ORDER BY noticed_at, topic, partition, from_offset")
+        names = ("topic", "partition", "from", "to", "lost", "noticed_at")
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def retention_lost(self) -> int:
         row = self.db.execute("SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()
         return int(row[0])
+
+    def offsets_covered(self, group: str | None = None) -> list[dict[str, Any]]:
+        """Per partition: the recorded offset ranges (of one group's batches, or all), merged
+        where they touch or overlap (a batch redelivered after a crash is recorded twice), and
+        how many batches recorded each."""
+        return covered(self.db, group)
 
     def deadletter_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM deadletters").fetchone()[0])

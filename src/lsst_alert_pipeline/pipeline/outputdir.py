@@ -50,6 +50,7 @@ class OutputDir:
         self.ledger_root = root.resolve()
         self.member = member
         self.root = self.ledger_root / "members" / member if member else self.ledger_root
+        self.output_name = f"members/{member}" if member else ""  # as the ledger names it
         self.data = self.root / "data"
         self.cutouts = self.root / "cutouts"
         self.deadletter = self.root / "deadletter"
@@ -100,6 +101,15 @@ class OutputDir:
 
         Rows past that length belong to a batch whose offsets were never committed: the broker
         delivers those messages again and they are written again, once."""
+        self.cut_csv_files()
+        for folder in (self.cutouts, self.deadletter):
+            for temp in folder.glob(TEMP_PREFIX + "*"):
+                temp.unlink(missing_ok=True)
+        self.recover_archive()
+
+    def cut_csv_files(self) -> None:
+        """Cut this output's CSV files back to the lengths the ledger vouches for (a file it
+        vouches for no row of is removed)."""
         assert self.ledger is not None
         for key, durable in self.ledger.csv_lengths().items():
             csv = self.ledger_root / key
@@ -111,10 +121,6 @@ class OutputDir:
                 else:
                     with open(csv, "r+b") as handle:
                         handle.truncate(durable)
-        for folder in (self.cutouts, self.deadletter):
-            for temp in folder.glob(TEMP_PREFIX + "*"):
-                temp.unlink(missing_ok=True)
-        self.recover_archive()
 
     def recover_archive(self) -> None:
         """Delete archive files the ledger does not list: a batch's files written before a

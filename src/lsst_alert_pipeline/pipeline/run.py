@@ -10,12 +10,10 @@ Where each guarantee is enforced).
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +31,7 @@ from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cu
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
 from ..testing.faults import fault_point
+from .contention import MAX_ATTEMPTS, give_way, partitions_of, say_given_way
 from .cutout_fetch import (
     AntaresAlertIds,
     MissingCutout,
@@ -40,6 +39,8 @@ from .cutout_fetch import (
     say_missing,
     usable_cutouts,
 )
+from .ledger import AlertsTaken, offset_ranges
+from .memory import release_freed_memory
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from ..sources.antares_thumbnails import FetchedCutouts, MissingState
 
 log = logging.getLogger(__name__)
-
 
 
 class CutoutFetcher(Protocol):
@@ -108,6 +108,7 @@ class BatchOutcome:
     csv_lengths: dict[str, int] = field(default_factory=dict)
     deadletters: list[tuple[str, str]] = field(default_factory=list)
     archive_files: list[tuple[str, int, str]] = field(default_factory=list)
+    cutout_files: dict[str, list[str]] = field(default_factory=dict)  # id -> names written
     already_written: int = 0
     missing_cutouts: int = 0
     missing: list[MissingCutout] = field(default_factory=list)
@@ -143,16 +144,36 @@ class Pipeline:
                 decoded: list[Decoded] | None = None) -> BatchOutcome:
         """The one place that orders writes, the sync, the ledger and the offset commit."""
         assert self.output.ledger is not None
-        try:
-            outcome = self.write(messages, decoded)
-            fault_point("after-write")
-            self.output.make_durable()
-            fault_point("after-sync")
-        except OSError as exc:
-            raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
-        self.output.ledger.record_batch(outcome.written, outcome.csv_lengths, outcome.deadletters,
-                                        [m.as_row() for m in outcome.missing],
-                                        outcome.archive_files)
+        if decoded is None:
+            decoded = self.decode(messages)
+        spans = offset_ranges((m.topic, m.partition, m.offset) for m in messages)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                outcome = self.write(messages, decoded)
+                fault_point("after-write")
+                self.output.make_durable()
+                fault_point("after-sync")
+            except OSError as exc:
+                raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
+            try:
+                self.output.ledger.record_batch(
+                    outcome.written, outcome.csv_lengths, outcome.deadletters,
+                    [m.as_row() for m in outcome.missing], outcome.archive_files, spans,
+                    self.output.output_name, getattr(source, "group_id", ""))
+                break
+            except AlertsTaken as lost:  # a rebalance: another member recorded them first
+                say_given_way(self.output, partitions_of(messages, decoded, lost.ids),
+                              lost.ids, attempt)
+                try:
+                    give_way(self.output, [key for key, _, _ in outcome.archive_files],
+                             outcome.cutout_files, lost.ids)
+                except OSError as exc:
+                    raise OutputError(f"undoing a batch in {self.output.root} failed: "
+                                      f"{exc}") from exc
+        else:
+            raise OutputError(f"{self.output.root}: another member recorded alerts of this batch "
+                              f"{MAX_ATTEMPTS} times in a row; nothing of it was committed, a "
+                              "later run writes what is left")
         fault_point("after-ledger")
         source.commit(messages)
         fault_point("after-commit")
@@ -277,6 +298,7 @@ class Pipeline:
                 continue
             name = cutout_name(record.diaSourceId, kind, stamp)
             write_cutout(self.output.cutouts, name, blob)
+            outcome.cutout_files.setdefault(str(record.diaSourceId), []).append(name)
             paths.append(f"cutouts/{name}")
         row = [record.alertId, record.diaSourceId, record.diaObjectId, record.ra, record.dec,
                record.mjd, record.filterName, record.psFlux, record.psFluxErr,
@@ -301,24 +323,6 @@ class Pipeline:
         log.warning("dead-lettered %s: %s", origin, exc.reason)
 
 
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        trim: Callable[[int], int] | None = getattr(ctypes.CDLL(None), "malloc_trim", None)
-        return trim
-    except OSError:
-        return None
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def release_freed_memory() -> None:
-    """Hand the freed memory of a written batch back to the system (glibc keeps it otherwise,
-    spread over the two threads' arenas): one batch of 100-300 KB alerts is tens of MB."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
 def run(source: Source, pipeline: Pipeline, options: RunOptions,
         stop: threading.Event | None = None, progress: Progress | None = None,
         summary: RunSummary | None = None) -> RunSummary:
@@ -337,6 +341,15 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
         prefetch.close()
     progress.finish()
     summary.elapsed = time.monotonic() - started
+    # Losses found while the last batches were read go to the ledger; then the offsets move
+    # past them even when nothing came after (else `status` shows the old position and the
+    # next run counts the loss again).
+    record_losses(source, pipeline)
+    if summary.exit_code != exitcodes.BROKER_UNREACHABLE:
+        try:
+            source.commit([])
+        except Exception as exc:  # the loss is in the ledger; the next run sees it at assignment
+            log.warning("could not commit past the offsets lost to retention: %s", exc)
     try:
         summary.partitions = source.partition_report()
     except Exception as exc:  # the lag is a report; a broker gone at the end must not hide why
@@ -345,6 +358,14 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     if summary.lost_to_retention and summary.exit_code == exitcodes.OK:
         summary.exit_code = exitcodes.RETENTION_LOSS
     return summary
+
+
+def record_losses(source: Source, pipeline: Pipeline) -> None:
+    """Put in the ledger the offsets the source found deleted by retention since last asked:
+    before the batch that reads past them is committed."""
+    assert pipeline.output.ledger is not None
+    if losses := source.new_retention_losses():
+        pipeline.output.ledger.record_retention_losses(losses)
 
 
 def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
@@ -367,6 +388,7 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
             if summary.messages == 0:
                 summary.joined_after = time.monotonic() - started
             delivering = time.monotonic()
+            record_losses(source, pipeline)
             try:
                 outcome = pipeline.deliver(source, batch, decoded)
             finally:

@@ -58,5 +58,8 @@ class FileSource:
     def retention_lost(self) -> int:
         return 0
 
+    def new_retention_losses(self) -> list[dict[str, int | str]]:
+        return []
+
     def close(self) -> None:
         """Files need no closing."""

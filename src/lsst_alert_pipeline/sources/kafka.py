@@ -12,6 +12,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
@@ -20,6 +21,7 @@ from ..errors import ConfigurationError
 from .base import Message
 from .kafka_settings import BATCH_BYTES, CONSUMER_DEFAULTS, CONSUMER_FORCED, librdkafka_config
 from .offsets import describe_partition, resolve_reset
+from .retention_watch import Loss, RetentionWatch
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +34,25 @@ class BrokerUnreachable(Exception):  # noqa: N818
     """The broker cannot be reached or refuses our credentials."""
 
 
+# Where the output's ledger says a group's recorded batches of a partition reach, given the
+# committed offset: (group, topic, partition, committed) -> the last offset of the recorded
+# contiguous range holding it, or None. The pipeline passes it in (sources never import it).
+ResumePoint = Callable[[str, str, int, int], int | None]
+
+
 class KafkaSource:
     def __init__(self, config: dict[str, Any], topics: list[str], reset: str | None = None,
-                 commit_timeout: float = 300.0):
+                 commit_timeout: float = 300.0, resume: ResumePoint | None = None):
         self.topics = topics
+        self.resume = resume
         self.commit_timeout = commit_timeout
         self.commit_stuck = False
         self.reset = reset
         self.revoked_during_poll = False
         self.reset_done: set[tuple[str, int]] = set()
         self.retention_losses: list[dict[str, int | str]] = []
+        # Offsets retention deletes while this run reads (sources/retention_watch.py).
+        self.watch = RetentionWatch(self.retention_losses)
         self.down_since: float | None = None
         self.last_error: str | None = None
         self.auth_error: str | None = None
@@ -61,6 +72,7 @@ class KafkaSource:
             raise ConfigurationError(f"Kafka configuration rejected: {exc.args[0].str()}") from exc
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"Kafka configuration rejected: {exc}") from exc
+        self.group_id = str(settings["group.id"])
 
     def _on_error(self, error: KafkaError) -> None:
         code = error.code()
@@ -124,14 +136,20 @@ class KafkaSource:
                 log.info("%s/%d: offsets reset to %d (--reset-offsets %s)", tp.topic,
                          tp.partition, target, self.reset)
             else:
+                # Another member may have committed since this one last held the partition.
+                self.committed_next.pop(key, None)
                 committed = self._next_offset(tp)
-                if committed is not None and committed < low:
-                    lost = low - committed
+                if committed is not None:
+                    self.committed_next[key] = committed
+                    target = self._resume_point(tp, committed, high)
+                start = target if target is not None else committed
+                if start is not None and start < low:
+                    lost = low - start
                     self.retention_losses.append({"topic": tp.topic, "partition": tp.partition,
-                                                  "from": committed, "to": low, "lost": lost})
+                                                  "from": start, "to": low, "lost": lost})
                     log.error("%s/%d: %d alerts (offsets %d to %d) were deleted by the broker's "
                               "retention before this group read them; going on from offset %d",
-                              tp.topic, tp.partition, lost, committed, low - 1, low)
+                              tp.topic, tp.partition, lost, start, low - 1, low)
                     target = low
             if target is not None:
                 tp.offset = target
@@ -147,9 +165,30 @@ class KafkaSource:
         self.assignment = list(partitions)
         log.info("assigned %s", ", ".join(f"{p.topic}/{p.partition}" for p in partitions))
 
+    def _resume_point(self, tp: TopicPartition, committed: int, high: int) -> int | None:
+        """Where the output says to start rather than the committed offset: past the batches
+        this group recorded there whose offsets were never committed (a member that lost the
+        partition in a rebalance, or crashed, after its ledger commit); None to start at it."""
+        if self.resume is None or self.reset is not None:
+            return None  # --reset-offsets asks to read again what is written (a replay)
+        last = self.resume(self.group_id, tp.topic, tp.partition, committed)
+        if last is None or last < committed:
+            return None
+        if last + 1 > high:
+            log.warning("%s/%d: the output's ledger records this group's batches up to offset "
+                        "%d, past the partition's end (%d): was the topic recreated? Reading "
+                        "from the committed offset %d", tp.topic, tp.partition, last, high,
+                        committed)
+            return None
+        log.info("%s/%d: offsets %d to %d are already written to the output (recorded in its "
+                 "ledger, not yet committed); going on from offset %d", tp.topic, tp.partition,
+                 committed, last, last + 1)
+        return last + 1
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.revoked_during_poll = True
         gone = {(p.topic, p.partition) for p in partitions}
+        self.watch.forget(gone)
         self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in gone]
 
     def keep_alive(self, timeout: float) -> None:
@@ -174,6 +213,9 @@ class KafkaSource:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
+                if error.code() == KafkaError._AUTO_OFFSET_RESET and message.topic():
+                    self._out_of_range(message)
+                    continue
                 if error.fatal():
                     raise BrokerUnreachable(f"fatal consumer error: {error.str()}")
                 log.warning("consumer error: %s", error.str())
@@ -186,7 +228,29 @@ class KafkaSource:
                                 offset))
             key = (topic, partition)
             self.read[key] = self.read.get(key, 0) + 1
+            self.watch.taken(key, offset, self._low)
         return size
+
+    def _low(self, key: tuple[str, int]) -> int:
+        return self.watermarks(TopicPartition(*key))[0]
+
+    def _out_of_range(self, message: Any) -> None:
+        """auto.offset.reset=error: librdkafka stopped the partition at an offset the broker
+        does not hold. Count what retention deleted and read on from the low watermark."""
+        tp = TopicPartition(message.topic(), message.partition())
+        if message.offset() is None:  # a group without a committed offset: no loss to count
+            log.error("%s/%d: %s; choose where to start with --reset-offsets earliest, latest or "
+                      "a time", tp.topic, tp.partition, message.error().str())
+            return
+        low, high = self.watermarks(tp)
+        going_on = self.watch.out_of_range((tp.topic, tp.partition), int(message.offset()),
+                                           low, high)
+        self.consumer.seek(TopicPartition(tp.topic, tp.partition, going_on))
+
+    def new_retention_losses(self) -> list[Loss]:
+        """Losses found since the last call, for the ledger; once recorded, commits may pass
+        them (so `status` shows the new position, and no later run counts them again)."""
+        return self.watch.unrecorded()
 
     def poll_batch(self, max_messages: int, timeout: float) -> list[Message]:
         """Up to max_messages (and BATCH_BYTES) messages, returning as soon as the local queue
@@ -223,7 +287,8 @@ class KafkaSource:
         return batch
 
     def commit(self, messages: list[Message]) -> None:
-        """Commit, per partition, the offset after the last of these messages (sync, retried)."""
+        """Commit, per partition, the offset after the last of these messages, and past the
+        offsets retention deleted once they are in the ledger (sync, retried)."""
         next_offsets: dict[tuple[str, int], int] = {}
         for message in messages:
             if message.topic is None or message.partition is None or message.offset is None:
@@ -238,6 +303,16 @@ class KafkaSource:
             log.info("%s/%d moved to another consumer during the batch; not committing it",
                      *key)
             del next_offsets[key]
+        # A partition that moved away and back meanwhile: its other owner went further; never
+        # move the group's committed offset back over what that owner wrote.
+        behind = [key for key, offset in next_offsets.items()
+                  if offset <= self.committed_next.get(key, -1)]
+        for key in behind:
+            log.info("%s/%d: the group's committed offset is already %d, past this batch's "
+                     "(another member wrote it meanwhile); not committing it", *key,
+                     self.committed_next[key])
+            del next_offsets[key]
+        next_offsets = self.watch.past_losses(next_offsets, self.committed_next, owned)
         if not next_offsets:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
@@ -247,6 +322,7 @@ class KafkaSource:
             try:
                 self._commit_before(offsets, deadline)
                 self.committed_next.update(next_offsets)
+                self.watch.committed(next_offsets)
                 return
             except KafkaException as exc:
                 if exc.args[0].code() in REBALANCED:
@@ -300,6 +376,8 @@ class KafkaSource:
             low, high = self.watermarks(tp)
             row = describe_partition(tp.topic, tp.partition, self._next_offset(tp), low, high)
             row["read"] = self.read.get((tp.topic, tp.partition), 0)
+            # What this run found deleted, at assignment or while reading.
+            row["lost_to_retention"] = self.watch.lost_on((tp.topic, tp.partition))
             report.append(row)
         return report
 
@@ -312,6 +390,10 @@ class KafkaSource:
         except KafkaException:
             return False
         self.down_since = None  # the broker answered
+        for row in report:
+            # Nothing came although the low watermark passed the next offset expected: the
+            # offsets in between were deleted (librdkafka reset past them without a word).
+            self.watch.behind((str(row["topic"]), int(row["partition"])), int(row["low"]))
         return all(row["lag"] == 0 for row in report)
 
     def retention_lost(self) -> int:

@@ -44,7 +44,7 @@ PREPARED_FILE = "archive_file"
 ROW_GROUP_ROWS = 1_000
 # LZ4 (Parquet's LZ4_RAW): a batch's file is written once and soon merged by `compact`, which
 # rewrites with zstd. Measured on a batch of the realistic mix (bench/bench_archive.py): the
-# encoding takes ~25% less CPU than zstd level 1 (most of it is the ~150 KB `packet` of each
+# encoding takes ~20% less CPU than zstd level 1 (most of it is the ~150 KB `packet` of each
 # alert), for ~20% more bytes on disk until the night is compacted.
 CODEC: Final = "lz4"
 

@@ -124,8 +124,8 @@ def synthetic_archive(source: Path, target: Path, rows: int) -> tuple[int, Any]:
         written += frame.height
     # Listed in a ledger as compact leaves them, so queries read the list, not the folder.
     ledger = Ledger(target / "state" / "ledger.sqlite")
-    ledger.record_batch([], {}, [], [(name, count, columns_fingerprint(target / name))
-                                     for name, count, _ in listed])
+    ledger.record_batch([], {}, [], archive_files=[
+        (name, count, columns_fingerprint(target / name)) for name, count, _ in listed])
     ledger.close()
     probe = base.filter(pl.col("diaObjectId") != 0).get_column("diaObjectId")[0]
     return written, probe + (copy // 2 + 1) * stride

@@ -163,7 +163,7 @@ def _whole_batch(version: str, light: list[tuple[int, Any]],
     order = sorted([(index, dia_source_id) for index, dia_source_id in light]
                    + [(index, head["diaSource"]["diaSourceId"]) for index, head in heavy])
     try:
-        frame = read_whole(version, [payloads[index][5:] for index, _ in order],
+        frame = read_whole(version, [memoryview(payloads[index])[5:] for index, _ in order],
                            [dia_source_id for _, dia_source_id in order], cutouts=True)
         rows = {index: row for row, (index, _) in enumerate(order)}
         _, columns = container_header(version)

@@ -13,11 +13,14 @@ import functools
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 from .schemas import bundled_schema, inline_named_types
 
 SYNC_MARKER = b"LSSTalertsSYNC16"
+# An Avro body: bytes, or a memoryview of a payload past its wire header (no copy).
+Body = bytes | memoryview
 # What the CSV path reads past the triggering diaSource (read by fastavro from the prefix).
 NEEDED_AFTER_TRIGGER = ("prvDiaSources", "ssSource", "ssObject", "cutoutScience",
                         "cutoutTemplate", "cutoutDifference")
@@ -51,10 +54,10 @@ def container_header(version: str) -> tuple[bytes, tuple[str, ...]]:
     return bytes(header), tuple(name for name in NEEDED_AFTER_TRIGGER if name in names)
 
 
-def container_of(version: str, bodies: list[bytes]) -> bytes:
+def container_of(version: str, bodies: Sequence[Body]) -> bytes:
     """One Avro container, one block per schemaless body: a bad body cannot shift the next."""
     header, _ = container_header(version)
-    parts = [header]
+    parts: list[Body] = [header]
     for body in bodies:
         parts += [zigzag(1), zigzag(len(body)), body, SYNC_MARKER]
     return b"".join(parts)
@@ -64,14 +67,17 @@ def container_of(version: str, bodies: list[bytes]) -> bytes:
 SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 
 
-def read_avro_container(container: bytes, columns: list[str]) -> Any:
-    """polars.read_avro of an in-memory container, from a scratch file: read from a file
-    object, polars holds the GIL throughout (measured: the writing thread ran at half speed
-    meanwhile); read from a path, it lets the other thread run."""
+def read_avro_container(container: bytes | Sequence[Body], columns: list[str]) -> Any:
+    """polars.read_avro of an in-memory container (its bytes, or its parts in order), from a
+    scratch file: read from a file object, polars holds the GIL throughout (measured: the
+    writing thread ran at half speed meanwhile); read from a path, it lets the other thread run."""
     import polars as pl
 
     with tempfile.NamedTemporaryFile(dir=SCRATCH, suffix=".avro") as scratch:
-        scratch.write(container)
+        if isinstance(container, bytes):
+            scratch.write(container)
+        else:
+            scratch.writelines(container)
         scratch.flush()
         return pl.read_avro(scratch.name, columns=columns)
 
@@ -112,22 +118,24 @@ def tails_of(frame: Any, columns: tuple[str, ...]) -> list[dict[str, Any]]:
 CUTOUT_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
 
 
-def one_block_container(version: str, bodies: list[bytes]) -> bytes:
-    """One Avro container with every body in a single block: ~2x faster for polars to read
-    than a block per body, but a misread body would shift the rest, so callers check ids."""
+def one_block_container(version: str, bodies: Sequence[Body]) -> list[Body]:
+    """The parts of one Avro container with every body in a single block: ~2x faster for polars
+    to read than a block per body, but a misread body would shift the rest, so callers check
+    ids. Parts, not their join: a batch's bodies are ~80 MB, written once to the scratch file."""
     header, _ = container_header(version)
-    return b"".join([header, zigzag(len(bodies)), zigzag(sum(len(b) for b in bodies)), *bodies,
-                     SYNC_MARKER])
+    return [header, zigzag(len(bodies)), zigzag(sum(len(b) for b in bodies)), *bodies,
+            SYNC_MARKER]
 
 
-def read_whole(version: str, bodies: list[bytes], dia_source_ids: list[Any],
+def read_whole(version: str, bodies: Sequence[Body], dia_source_ids: list[Any],
                cutouts: bool = False) -> Any:
     """Every field (the cutouts only if asked) of each body, as one polars DataFrame.
 
     The archive keeps the exact bytes (with the cutouts) in its `packet` column and the cutouts
     as FITS files, so it does not decode them again. The bodies' heads were already read by
     the batch decoder, so one block is tried first; its rows must carry the expected
-    diaSourceIds, else the bodies are read again a block each."""
+    diaSourceIds, else the bodies are read again a block each. The bodies may be memoryviews
+    of the payloads (their bytes past the 5-byte wire header), which saves copying them."""
 
     names = [field["name"] for field in bundled_schema(version)["fields"]
              if cutouts or field["name"] not in CUTOUT_FIELDS]

@@ -237,9 +237,12 @@ class Pipeline:
         lengths = self.csv.append(rows)
         outcome.csv_lengths = {self.output.csv_key(name): n for name, n in lengths.items()}
         if self.archive is not None and archived:
+            # Per alert: a value no archive column can hold is null in that alert's row
+            # (logged and counted), never a failure of the batch.
+            archive = self.archive.write(archived, today)
             outcome.archive_files = [(self.output.ledger_key(path), count, columns)
-                                     for path, count, columns in self.archive.write(archived,
-                                                                                    today)]
+                                     for path, count, columns in archive.files]
+            outcome.blanked += len(archive.unusable)
         return outcome
 
     def _fetch(self, decoded: list[tuple[Message, int, AlertRecord]],

@@ -15,26 +15,38 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
 from ..sources.base import Message
-from .archive_rows import ArchivedAlert, archive_frames, batch_alerts, prepare_columns, unified
+from .archive_rows import (
+    ArchivedAlert,
+    Unusable,
+    archive_frames,
+    batch_alerts,
+    prepare_columns,
+    unified,
+)
 from .atomic import TEMP_PREFIX
+
+log = logging.getLogger(__name__)
 
 ARCHIVE_FOLDER = "archive"
 # The key under which a record's extra holds the encoded file its batch prepared for it.
 PREPARED_FILE = "archive_file"
 # Rows per Parquet row group of a batch's file (a batch is 500 alerts by default: one group).
 ROW_GROUP_ROWS = 1_000
-# zstd level 1: on real packets 2.2x smaller than raw at ~2.4x the speed of the default level
-# 3 (2.3x smaller); compact rewrites with DuckDB's default level.
-ZSTD_LEVEL = 1
+# LZ4 (Parquet's LZ4_RAW): a batch's file is written once and soon merged by `compact`, which
+# rewrites with zstd. Measured on a batch of the realistic mix (bench/bench_archive.py): the
+# encoding takes ~25% less CPU than zstd level 1 (most of it is the ~150 KB `packet` of each
+# alert), for ~20% more bytes on disk until the night is compacted.
+CODEC: Final = "lz4"
 
 
 def partition_folder(day_obs: str) -> str:
@@ -84,8 +96,8 @@ def columns_fingerprint(path: Path) -> str:
 def encoded(frame: pl.DataFrame) -> bytes:
     """The frame as Parquet file bytes, as the archive writes them."""
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd", compression_level=ZSTD_LEVEL,
-                        statistics=True, row_group_size=ROW_GROUP_ROWS)
+    frame.write_parquet(buffer, compression=CODEC, statistics=True,
+                        row_group_size=ROW_GROUP_ROWS)
     return buffer.getvalue()
 
 
@@ -105,11 +117,23 @@ class PreparedFile:
 
     dia_source_ids: tuple[Any, ...]
     parts: tuple[tuple[str, pl.DataFrame | bytes, int], ...]  # (name suffix, rows, row count)
+    unusable: tuple[Unusable, ...]  # the values its rows hold as null
 
 
-# Where the Parquet encoding (zstd) runs: on the decode thread with the rest of the archive's
-# preparation, or on the writing thread, which otherwise waits less for its own work.
-ENCODE_AHEAD = False
+@dataclass(frozen=True)
+class ArchiveBatch:
+    """What a batch wrote to the archive: (path, alerts, columns fingerprint) per file for the
+    ledger, and the values kept as null because no column could hold them."""
+
+    files: list[tuple[Path, int, str]]
+    unusable: list[Unusable]
+
+
+# Where the Parquet encoding runs: on the decode thread with the rest of the archive's
+# preparation, or on the writing thread. The writing thread is the busier one (it creates three
+# cutout files per alert; measured end to end, it is busy for the whole run while the decode
+# thread, which reads packets whole without copying them, waits), so it is spared the encoding.
+ENCODE_AHEAD = True
 
 
 def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_day: str) -> None:
@@ -126,27 +150,31 @@ def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_d
         return  # dead-letter or blank, one alert at a time; the write builds its files afresh
     for members in groups.values():
         ids = tuple(alert.record.diaSourceId for alert in members)
+        found: list[Unusable] = []
         try:
             parts = tuple((suffix, encoded(frame) if ENCODE_AHEAD else frame, frame.height)
-                          for suffix, frame in unified(archive_frames(members)))
+                          for suffix, frame in unified(archive_frames(members, found)))
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException:  # polars panics on some bodies; the write builds these afresh
+        except BaseException:  # noqa: BLE001 - the write builds these afresh, alert by alert
             continue
-        prepared = PreparedFile(ids, parts)
+        prepared = PreparedFile(ids, parts, tuple(found))
         for alert in members:
             alert.record.extra[PREPARED_FILE] = prepared
 
 
-def file_parts(members: Sequence[ArchivedAlert]) -> tuple[tuple[str, bytes, int], ...]:
-    """The encoded parts of one file: prepared ahead when they hold exactly these alerts."""
+def file_parts(members: Sequence[ArchivedAlert]
+               ) -> tuple[tuple[tuple[str, bytes, int], ...], tuple[Unusable, ...]]:
+    """The encoded parts of one file, prepared ahead when they hold exactly these alerts, and
+    the values they hold as null."""
     prepared = members[0].record.extra.get(PREPARED_FILE)
     if isinstance(prepared, PreparedFile) and prepared.dia_source_ids == tuple(
             alert.record.diaSourceId for alert in members):
         return tuple((suffix, content if isinstance(content, bytes) else encoded(content), rows)
-                     for suffix, content, rows in prepared.parts)
+                     for suffix, content, rows in prepared.parts), prepared.unusable
+    found: list[Unusable] = []
     return tuple((suffix, encoded(frame), frame.height)
-                 for suffix, frame in unified(archive_frames(members)))
+                 for suffix, frame in unified(archive_frames(members, found))), tuple(found)
 
 
 class ArchiveSink:
@@ -157,17 +185,21 @@ class ArchiveSink:
         # The pipeline's crash-test hook (testing/faults.py: archive-file-written).
         self.after_each_file = after_each_file
 
-    def write(self, alerts: Sequence[ArchivedAlert],
-              default_day: str) -> list[tuple[Path, int, str]]:
-        """Write the alerts (not yet durable); (path, alerts, columns fingerprint) per file,
-        for the ledger."""
-        written: list[tuple[Path, int, str]] = []
+    def write(self, alerts: Sequence[ArchivedAlert], default_day: str) -> ArchiveBatch:
+        """Write the alerts (not yet durable): the files for the ledger, and each value kept
+        as null (logged, naming the alert and the field)."""
+        batch = ArchiveBatch([], [])
         for (partition, stem), members in file_groups(alerts, default_day).items():
             (self.folder / partition).mkdir(parents=True, exist_ok=True)
-            for suffix, content, rows in file_parts(members):
+            parts, unusable = file_parts(members)
+            for suffix, content, rows in parts:
                 path = self.folder / partition / f"{stem}{suffix}.parquet"
                 write_atomically(content, path)
-                written.append((path, rows, columns_fingerprint(path)))
+                batch.files.append((path, rows, columns_fingerprint(path)))
                 if self.after_each_file is not None:
                     self.after_each_file()
-        return written
+            for item in unusable:
+                log.warning("%s: archived alert %s with %s null: %s", item.origin,
+                            item.dia_source_id, item.field, item.reason)
+            batch.unusable.extend(unusable)
+        return batch

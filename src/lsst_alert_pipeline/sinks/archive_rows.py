@@ -15,7 +15,6 @@ locus messages, ZTF, Avro container files) gets the spec columns and the packet 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +28,6 @@ from ..decode.normalize import AlertRecord
 from ..decode.schemas import bundled_versions, schema_id_for
 from ..sources.base import Message
 
-log = logging.getLogger(__name__)
-
 SPEC_TYPES: dict[str, Any] = {
     "alertId": pl.Int64, "diaSourceId": pl.Int64, "diaObjectId": pl.Int64,
     "ra": pl.Float64, "dec": pl.Float64, "mjd": pl.Float64, "filterName": pl.String,
@@ -43,6 +40,7 @@ SOURCE_TYPES: dict[str, Any] = {
     "topic": pl.String, "partition": pl.Int32, "offset": pl.Int64, "origin": pl.String,
     "packet": pl.Binary,
 }
+IDS = ("alertId", "diaSourceId", "diaObjectId")
 # Records of the packet flattened under a prefix; lists (histories) are kept as they are.
 CUTOUT_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
 # The key under which a record's extra holds its row of the batch's whole-packet read.
@@ -69,8 +67,56 @@ def whole_packet_version(alert: ArchivedAlert) -> str | None:
     return version if wire_schema_id(payload) == schema_id_for(version) else None
 
 
-def spec_frame(alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
-    """The spec columns and the source columns of each alert (the packet on its first alert)."""
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """A field of one alert that the archive keeps as null: which alert, which field, why."""
+
+    origin: str  # where the alert came from, as dead letters and log lines name it
+    dia_source_id: Any
+    field: str
+    reason: str
+
+
+def unusable(alert: ArchivedAlert, field: str, reason: str) -> Unusable:
+    origin = alert.message.origin if alert.index == 0 else f"{alert.message.origin}#{alert.index}"
+    return Unusable(origin, alert.record.diaSourceId, field, reason)
+
+
+def shown(value: Any) -> str:
+    """The value as a log line can show it: short, one line."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
+
+
+def typed_column(name: str, values: list[Any], dtype: Any, alerts: Sequence[ArchivedAlert],
+                 found: list[Unusable]) -> pl.Series:
+    """The values as a column of `dtype`; a value that cannot be one (an id beyond int64, a
+    count of 1e300, a string where a number belongs) is null, and noted in `found`."""
+    try:
+        return pl.Series(name, values, dtype=dtype)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - TypeError, OverflowError, or a polars panic
+        pass
+    kept: list[Any] = []
+    for alert, value in zip(alerts, values, strict=True):
+        try:
+            pl.Series(name, [value], dtype=dtype)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - as above, for this one value
+            found.append(unusable(alert, name, f"{name} = {shown(value)} does not fit its "
+                                  f"column's type, {dtype}"))
+            value = None
+        kept.append(value)
+    return pl.Series(name, kept, dtype=dtype)
+
+
+def spec_frame(alerts: Sequence[ArchivedAlert], found: list[Unusable]) -> pl.DataFrame:
+    """The spec columns and the source columns of each alert (the packet on its first alert).
+
+    Built a column at a time: a value that cannot take its column's type is null in that
+    alert's row (noted in `found`), and never stops the others."""
     records = [alert.record for alert in alerts]
     columns: dict[str, list[Any]] = {name: [getattr(r, name) for r in records]
                                      for name in SPEC_TYPES}
@@ -86,7 +132,8 @@ def spec_frame(alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
     # A container file's bytes go with its first alert only: repeating them per alert would
     # multiply the archive by the file's alert count.
     columns["packet"] = [a.message.payload if a.index == 0 else None for a in alerts]
-    return pl.DataFrame(columns, schema={**types, **SOURCE_TYPES})
+    return pl.DataFrame([typed_column(name, columns[name], dtype, alerts, found)
+                         for name, dtype in {**types, **SOURCE_TYPES}.items()])
 
 
 def flatten_packets(packets: pl.DataFrame, taken: set[str]) -> pl.DataFrame:
@@ -107,7 +154,7 @@ def flatten_packets(packets: pl.DataFrame, taken: set[str]) -> pl.DataFrame:
 
 def packet_columns(version: str, alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
     """The flattened whole-packet columns of alerts of one bundled version, a row each."""
-    packets = read_whole(version, [alert.message.payload[5:] for alert in alerts],
+    packets = read_whole(version, [memoryview(alert.message.payload)[5:] for alert in alerts],
                          [alert.record.diaSourceId for alert in alerts])
     return flatten_packets(packets, set(SPEC_TYPES) | set(SOURCE_TYPES))
 
@@ -156,37 +203,68 @@ def prepared_columns(version: str, alerts: Sequence[ArchivedAlert]) -> pl.DataFr
     return packet_columns(version, alerts)
 
 
-def whole_frame(version: str, alerts: Sequence[ArchivedAlert]) -> pl.DataFrame:
+def whole_frame(version: str, alerts: Sequence[ArchivedAlert],
+                found: list[Unusable]) -> pl.DataFrame:
     """Spec columns, then every packet field, for packets of one bundled schema version."""
-    spec = spec_frame(alerts)
+    spec = spec_frame(alerts, found)
     body = prepared_columns(version, alerts)
     spec_part, source_part = spec.drop(*SOURCE_TYPES), spec.select(*SOURCE_TYPES)
     return pl.concat([spec_part, body, source_part], how="horizontal")
 
 
-def archive_frames(alerts: Sequence[ArchivedAlert]) -> list[tuple[str | None, pl.DataFrame]]:
+def archive_frames(alerts: Sequence[ArchivedAlert],
+                   found: list[Unusable]) -> list[tuple[str | None, pl.DataFrame]]:
     """(schema version or None, rows) for a group of alerts, in the order given.
 
-    Whole-packet reads are grouped per schema version; a version polars cannot read (a corrupt
-    body fastavro accepted) falls back to spec columns, logged, so archiving never fails a
-    batch that the CSV accepted."""
+    Whole-packet reads are grouped per schema version. What cannot be built for the group is
+    built alert by alert, each row as whole as it can be, so archiving never fails a batch the
+    CSV accepted: a packet polars cannot read whole (a corrupt body fastavro accepted) keeps
+    its spec columns and packet; a value no column can hold is null. Each is noted in `found`."""
     by_version: dict[str | None, list[ArchivedAlert]] = {}
     for alert in alerts:
         by_version.setdefault(whole_packet_version(alert), []).append(alert)
-    frames: list[tuple[str | None, pl.DataFrame]] = []
-    for version, group in by_version.items():
-        if version is None:
-            frames.append((None, spec_frame(group)))
-            continue
-        try:
-            frames.append((version, whole_frame(version, group)))
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # polars panics (pyo3 PanicException) on some bodies
-            log.warning("archiving %d v%s alerts with the spec columns and packet only: polars "
-                        "could not read them whole (%s)", len(group), version, exc)
-            frames.append((None, spec_frame(group)))
-    return frames
+    return [frame for version, group in by_version.items()
+            for frame in group_frames(version, group, found)]
+
+
+def group_frames(version: str | None, alerts: Sequence[ArchivedAlert],
+                 found: list[Unusable]) -> list[tuple[str | None, pl.DataFrame]]:
+    """The rows of alerts of one version: in one frame, else one frame per alert."""
+    noted: list[Unusable] = []  # kept only if the frame is: a retry notes them again
+    try:
+        frame = (spec_frame(alerts, noted) if version is None
+                 else whole_frame(version, alerts, noted))
+        found.extend(noted)
+        return [(version, frame)]
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - polars panics (pyo3 PanicException) on some
+        failure = exc  # bodies; an unforeseen value must not stop the batch either
+    if len(alerts) > 1:
+        return [frame for alert in alerts for frame in group_frames(version, [alert], found)]
+    alert = alerts[0]
+    if version is not None:
+        found.append(unusable(alert, "its packet's fields", "the packet could not be read "
+                              f"whole ({type(failure).__name__}: {failure}); it is kept in "
+                              "`packet` with the spec columns"))
+        return group_frames(None, alerts, found)
+    found.append(unusable(alert, "its spec columns", f"{type(failure).__name__}: {failure}; "
+                          "only its ids, `packet` and where it came from are kept"))
+    return [(None, source_frame(alert, found))]
+
+
+def source_frame(alert: ArchivedAlert, found: list[Unusable]) -> pl.DataFrame:
+    """The last resort row: the alert's ids, its packet and where it came from."""
+    message = alert.message
+    columns: dict[str, list[Any]] = {
+        **{name: [getattr(alert.record, name, None)] for name in IDS},
+               "topic": [message.topic], "partition": [message.partition],
+               "offset": [message.offset],
+               "origin": [message.origin if message.topic is None else None],
+               "packet": [message.payload if alert.index == 0 else None]}
+    types = {**{name: SPEC_TYPES[name] for name in IDS}, **SOURCE_TYPES}
+    return pl.DataFrame([typed_column(name, columns[name], types[name], [alert], found)
+                         for name in columns])
 
 
 def unified(frames: Sequence[tuple[str | None, pl.DataFrame]]) -> list[tuple[str, pl.DataFrame]]:

@@ -345,7 +345,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     # past them even when nothing came after (else `status` shows the old position and the
     # next run counts the loss again).
     record_losses(source, pipeline)
-    if summary.exit_code != exitcodes.BROKER_UNREACHABLE:
+    if source.retention_lost() and summary.exit_code != exitcodes.BROKER_UNREACHABLE:
         try:
             source.commit([])
         except Exception as exc:  # the loss is in the ledger; the next run sees it at assignment

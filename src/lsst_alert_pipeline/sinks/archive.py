@@ -113,10 +113,10 @@ def write_atomically(content: bytes, path: Path) -> None:
 
 @dataclass(frozen=True)
 class PreparedFile:
-    """A file's rows (or Parquet bytes), built ahead for exactly these alerts (by id)."""
+    """A file's Parquet bytes, built ahead for exactly these alerts (by id)."""
 
     dia_source_ids: tuple[Any, ...]
-    parts: tuple[tuple[str, pl.DataFrame | bytes, int], ...]  # (name suffix, rows, row count)
+    parts: tuple[tuple[str, bytes, int], ...]  # (name suffix, Parquet bytes, row count)
     unusable: tuple[Unusable, ...]  # the values its rows hold as null
 
 
@@ -129,17 +129,14 @@ class ArchiveBatch:
     unusable: list[Unusable]
 
 
-# Where the Parquet encoding runs: on the decode thread with the rest of the archive's
-# preparation, or on the writing thread. The writing thread is the busier one (it creates three
-# cutout files per alert; measured end to end, it is busy for the whole run while the decode
-# thread, which reads packets whole without copying them, waits), so it is spared the encoding.
-ENCODE_AHEAD = True
-
-
 def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_day: str) -> None:
     """Build and encode the batch's archive files on the decode thread, while the previous
     batch is written and synced, assuming every alert will be written (the usual case); the
-    write uses them when the alerts it writes are exactly those, and builds afresh otherwise."""
+    write uses them when the alerts it writes are exactly those, and builds afresh otherwise.
+
+    The encoding is done here rather than by the write because the writing thread is the busier
+    one: it creates three cutout files per alert and is busy for the whole run, while the decode
+    thread, which reads packets whole without copying them, waits (measured end to end)."""
     alerts = batch_alerts(messages, results)
     try:
         prepare_columns(alerts)
@@ -152,7 +149,7 @@ def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_d
         ids = tuple(alert.record.diaSourceId for alert in members)
         found: list[Unusable] = []
         try:
-            parts = tuple((suffix, encoded(frame) if ENCODE_AHEAD else frame, frame.height)
+            parts = tuple((suffix, encoded(frame), frame.height)
                           for suffix, frame in unified(archive_frames(members, found)))
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -170,8 +167,7 @@ def file_parts(members: Sequence[ArchivedAlert]
     prepared = members[0].record.extra.get(PREPARED_FILE)
     if isinstance(prepared, PreparedFile) and prepared.dia_source_ids == tuple(
             alert.record.diaSourceId for alert in members):
-        return tuple((suffix, content if isinstance(content, bytes) else encoded(content), rows)
-                     for suffix, content, rows in prepared.parts), prepared.unusable
+        return prepared.parts, prepared.unusable
     found: list[Unusable] = []
     return tuple((suffix, encoded(frame), frame.height)
                  for suffix, frame in unified(archive_frames(members, found))), tuple(found)

@@ -74,14 +74,15 @@ class RetentionWatch:
         retention deleted and return where reading goes on: the low watermark (past the end
         means the partition was truncated or recreated, so it is read again from its start and
         the ledger skips what is on disk)."""
-        first = self.expected.get(key, at)
-        if first < low:
-            self.lost(key, first, low, going_on=low)
-        else:
-            log.error("%s/%d: offset %d is outside what the broker holds (%d to %d): the "
-                      "partition was truncated or recreated; reading it again from offset %d "
-                      "(the ledger skips what is already on disk)", *key, at, low, high - 1, low)
-        self.expected[key] = low
+        with self.lock:  # the main thread reads `expected` too (behind, via caught_up)
+            first = self.expected.get(key, at)
+            self.expected[key] = low
+            if first < low:
+                self.lost(key, first, low, going_on=low)
+                return low
+        log.error("%s/%d: offset %d is outside what the broker holds (%d to %d): the "
+                  "partition was truncated or recreated; reading it again from offset %d "
+                  "(the ledger skips what is already on disk)", *key, at, low, high - 1, low)
         return low
 
     def lost(self, key: Key, first: int, end: int, going_on: int) -> None:

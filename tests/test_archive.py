@@ -27,6 +27,7 @@ from lsst_alert_pipeline.ops.retention import cleanup
 from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.pipeline.outputdir import OutputDir
 from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
+from lsst_alert_pipeline.sinks.archive import ArchiveSink
 from lsst_alert_pipeline.sinks.archive_read import archive_files
 
 from .alerts import csv_rows, real_wire_payloads
@@ -135,6 +136,26 @@ def test_no_archive_writes_no_archive(tmp_path: Path) -> None:
     consume_files(tmp_path / "in", tmp_path / "out", archive=False)
     assert len(csv_rows(tmp_path / "out")) == 5
     assert not list((tmp_path / "out").glob("archive/*/*.parquet"))
+
+
+def test_a_batch_partly_written_before_is_archived_once_and_leaves_no_temp_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decode thread encodes each batch's file ahead, assuming all its alerts are new; when
+    some are on disk already the write encodes the rest afresh and the prepared file goes with
+    that batch (not at the end of the run, whose sweep is switched off here to show it)."""
+    monkeypatch.setattr(ArchiveSink, "discard_all", lambda self: None)
+    payloads = simulated_payloads(24, seed=8)
+    write_files(tmp_path / "first", payloads[:10])
+    write_files(tmp_path / "all", payloads)
+    out = tmp_path / "out"
+    consume_files(tmp_path / "first", out)
+    summary = consume_files(tmp_path / "all", out)
+    assert (summary.alerts_written, summary.already_written) == (14, 10)
+    rows = archived_rows(out)
+    assert sorted(row["packet"] for row in rows.values()) == sorted(payloads)
+    on_disk = {p.relative_to(out).as_posix() for p in out.glob("archive/**/*") if p.is_file()}
+    assert on_disk == {p.relative_to(out).as_posix() for p in archive_files(out)}
+    assert not [p for p in out.glob("archive/**/*") if p.name.startswith(".tmp-")]
 
 
 def consume_process(incoming: Path, out: Path, fault: str | None) -> int:

@@ -24,7 +24,7 @@ from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
 from ..decode.values import blank_unusable
 from ..errors import InvalidMessage
-from ..sinks.archive import ArchiveSink, prepare_batch
+from ..sinks.archive import ArchiveSink
 from ..sinks.archive_rows import ArchivedAlert
 from ..sinks.csv import SPEC_COLUMNS, DailyCsv
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
@@ -137,7 +137,7 @@ class Pipeline:
         results = decode_and_normalize([message.payload for message in messages], self.schemas,
                                        self.max_inflated_bytes, whole=self.archive is not None)
         if self.archive is not None:
-            prepare_batch(messages, results, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
+            self.archive.prepare(messages, results, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
         return results
 
     def deliver(self, source: Source, messages: list[Message],
@@ -243,6 +243,8 @@ class Pipeline:
             outcome.archive_files = [(self.output.ledger_key(path), count, columns)
                                      for path, count, columns in archive.files]
             outcome.blanked += len(archive.unusable)
+        if self.archive is not None:
+            self.archive.discard(results)
         return outcome
 
     def _fetch(self, decoded: list[tuple[Message, int, AlertRecord]],
@@ -339,6 +341,8 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
         _consume_batches(source, pipeline, options, stop, progress, summary, prefetch, started)
     finally:
         prefetch.close()
+        if pipeline.archive is not None:  # the archive files of a batch decoded, not written
+            pipeline.archive.discard_all()
     progress.finish()
     summary.elapsed = time.monotonic() - started
     # Losses found while the last batches were read go to the ledger; then the offsets move

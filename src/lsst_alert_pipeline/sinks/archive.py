@@ -14,10 +14,11 @@ that crashed before its ledger commit, whose alerts the broker delivers again.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
-from collections.abc import Callable, Sequence
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -93,30 +94,31 @@ def columns_fingerprint(path: Path) -> str:
     return hashlib.sha256(repr(list(schema.items())).encode()).hexdigest()[:16]
 
 
-def encoded(frame: pl.DataFrame) -> bytes:
-    """The frame as Parquet file bytes, as the archive writes them."""
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression=CODEC, statistics=True,
-                        row_group_size=ROW_GROUP_ROWS)
-    return buffer.getvalue()
+def write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Encode the frame into the file at `path`, as the archive writes them.
+
+    Given a path (not a Python file object) polars encodes and writes without the GIL: given a
+    BytesIO it takes the GIL back for every write, and each time waits for the other thread's
+    switch interval (measured: 2-3x slower encoding while the writing thread is busy)."""
+    frame.write_parquet(path, compression=CODEC, statistics=True, row_group_size=ROW_GROUP_ROWS)
 
 
-def write_atomically(content: bytes, path: Path) -> None:
-    """Write under the temp prefix, then rename: the real name never holds half a file.
+@dataclass(frozen=True)
+class Part:
+    """One encoded file, under a temp name until the write renames it into place."""
 
-    No fsync here: the pipeline's one sync per batch covers the data and the rename."""
-    temp = path.with_name(TEMP_PREFIX + path.name)
-    with open(temp, "wb") as handle:
-        handle.write(content)
-    os.replace(temp, path)
+    suffix: str  # of the file name: '' or '.v10_0' (a version's columns apart)
+    temp: Path
+    rows: int
+    columns: str  # columns_fingerprint
 
 
 @dataclass(frozen=True)
 class PreparedFile:
-    """A file's Parquet bytes, built ahead for exactly these alerts (by id)."""
+    """A file's parts, encoded ahead for exactly these alerts (by id)."""
 
     dia_source_ids: tuple[Any, ...]
-    parts: tuple[tuple[str, bytes, int], ...]  # (name suffix, Parquet bytes, row count)
+    parts: tuple[Part, ...]
     unusable: tuple[Unusable, ...]  # the values its rows hold as null
 
 
@@ -129,69 +131,97 @@ class ArchiveBatch:
     unusable: list[Unusable]
 
 
-def prepare_batch(messages: Sequence[Message], results: Sequence[Any], default_day: str) -> None:
-    """Build and encode the batch's archive files on the decode thread, while the previous
-    batch is written and synced, assuming every alert will be written (the usual case); the
-    write uses them when the alerts it writes are exactly those, and builds afresh otherwise.
-
-    The encoding is done here rather than by the write because the writing thread is the busier
-    one: it creates three cutout files per alert and is busy for the whole run, while the decode
-    thread, which reads packets whole without copying them, waits (measured end to end)."""
-    alerts = batch_alerts(messages, results)
-    try:
-        prepare_columns(alerts)
-        groups = file_groups(alerts, default_day)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except Exception:  # noqa: BLE001 - an absurd value (say an MJD of -1e9) that deliver() will
-        return  # dead-letter or blank, one alert at a time; the write builds its files afresh
-    for members in groups.values():
-        ids = tuple(alert.record.diaSourceId for alert in members)
-        found: list[Unusable] = []
-        try:
-            parts = tuple((suffix, encoded(frame), frame.height)
-                          for suffix, frame in unified(archive_frames(members, found)))
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:  # noqa: BLE001 - the write builds these afresh, alert by alert
-            continue
-        prepared = PreparedFile(ids, parts, tuple(found))
-        for alert in members:
-            alert.record.extra[PREPARED_FILE] = prepared
-
-
-def file_parts(members: Sequence[ArchivedAlert]
-               ) -> tuple[tuple[tuple[str, bytes, int], ...], tuple[Unusable, ...]]:
-    """The encoded parts of one file, prepared ahead when they hold exactly these alerts, and
-    the values they hold as null."""
-    prepared = members[0].record.extra.get(PREPARED_FILE)
-    if isinstance(prepared, PreparedFile) and prepared.dia_source_ids == tuple(
-            alert.record.diaSourceId for alert in members):
-        return prepared.parts, prepared.unusable
-    found: list[Unusable] = []
-    return tuple((suffix, encoded(frame), frame.height)
-                 for suffix, frame in unified(archive_frames(members, found))), tuple(found)
-
-
 class ArchiveSink:
-    """Writes a batch's alerts as Parquet files; says which files for the ledger to list."""
+    """Writes a batch's alerts as Parquet files; says which files for the ledger to list.
+
+    `prepare` encodes a batch's files on the decode thread, under temp names, while the batch
+    before is written; `write` renames them into place when the alerts it writes are exactly
+    those (the usual case) and encodes afresh otherwise; `discard` deletes what a batch
+    prepared and did not use. A crash leaves temp files only, which recovery deletes."""
 
     def __init__(self, folder: Path, after_each_file: Callable[[], None] | None = None):
         self.folder = folder
         # The pipeline's crash-test hook (testing/faults.py: archive-file-written).
         self.after_each_file = after_each_file
+        self._lock = threading.Lock()
+        self._prepared: set[Path] = set()  # temp files prepared and not yet renamed or deleted
+
+    def _temp(self, partition: str, name: str) -> Path:
+        """A temp name no other file of the archive has: a batch delivered again after a
+        rebalance may be prepared while the same offsets are being written."""
+        return self.folder / partition / f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}"
+
+    def _encode(self, partition: str, stem: str, members: Sequence[ArchivedAlert],
+                found: list[Unusable]) -> tuple[Part, ...]:
+        """Encode the alerts of one file into temp files: one, or one per schema version
+        when their columns cannot be one table."""
+        (self.folder / partition).mkdir(parents=True, exist_ok=True)
+        parts: list[Part] = []
+        try:
+            for suffix, frame in unified(archive_frames(members, found)):
+                temp = self._temp(partition, f"{stem}{suffix}.parquet")
+                with self._lock:
+                    self._prepared.add(temp)
+                write_parquet(frame, temp)
+                parts.append(Part(suffix, temp, frame.height, columns_fingerprint(temp)))
+        except BaseException:
+            self._delete(part.temp for part in parts)
+            raise
+        return tuple(parts)
+
+    def prepare(self, messages: Sequence[Message], results: Sequence[Any],
+                default_day: str) -> None:
+        """Encode the batch's files ahead, assuming every alert will be written (the usual
+        case); each alert's record keeps its file's PreparedFile in `extra`.
+
+        Done on the decode thread because the writing thread is the busier one: it creates
+        three cutout files per alert. Whatever fails here (an absurd value, a full disk) is
+        left for the write, which builds afresh and reports it, alert by alert."""
+        alerts = batch_alerts(messages, results)
+        try:
+            prepare_columns(alerts)
+            groups = file_groups(alerts, default_day)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception:  # noqa: BLE001 - an absurd value (say an MJD of -1e9) that deliver()
+            return  # will dead-letter or blank, one alert at a time
+        for (partition, stem), members in groups.items():
+            found: list[Unusable] = []
+            try:
+                parts = self._encode(partition, stem, members, found)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # noqa: BLE001 - the write builds these afresh, alert by alert
+                continue
+            prepared = PreparedFile(tuple(alert.record.diaSourceId for alert in members),
+                                    parts, tuple(found))
+            for alert in members:
+                alert.record.extra[PREPARED_FILE] = prepared
+
+    def _parts(self, partition: str, stem: str, members: Sequence[ArchivedAlert]
+               ) -> tuple[tuple[Part, ...], tuple[Unusable, ...]]:
+        """The parts of one file: prepared ahead when they hold exactly these alerts, else
+        encoded now; and the values they hold as null."""
+        prepared = members[0].record.extra.get(PREPARED_FILE)
+        if isinstance(prepared, PreparedFile) and prepared.dia_source_ids == tuple(
+                alert.record.diaSourceId for alert in members) and all(
+                part.temp.exists() for part in prepared.parts):
+            return prepared.parts, prepared.unusable
+        found: list[Unusable] = []
+        return self._encode(partition, stem, members, found), tuple(found)
 
     def write(self, alerts: Sequence[ArchivedAlert], default_day: str) -> ArchiveBatch:
         """Write the alerts (not yet durable): the files for the ledger, and each value kept
         as null (logged, naming the alert and the field)."""
         batch = ArchiveBatch([], [])
         for (partition, stem), members in file_groups(alerts, default_day).items():
-            (self.folder / partition).mkdir(parents=True, exist_ok=True)
-            parts, unusable = file_parts(members)
-            for suffix, content, rows in parts:
-                path = self.folder / partition / f"{stem}{suffix}.parquet"
-                write_atomically(content, path)
-                batch.files.append((path, rows, columns_fingerprint(path)))
+            parts, unusable = self._parts(partition, stem, members)
+            for part in parts:
+                path = self.folder / partition / f"{stem}{part.suffix}.parquet"
+                os.replace(part.temp, path)
+                with self._lock:
+                    self._prepared.discard(part.temp)
+                batch.files.append((path, part.rows, part.columns))
                 if self.after_each_file is not None:
                     self.after_each_file()
             for item in unusable:
@@ -199,3 +229,26 @@ class ArchiveSink:
                             item.dia_source_id, item.field, item.reason)
             batch.unusable.extend(unusable)
         return batch
+
+    def discard(self, results: Sequence[Any]) -> None:
+        """Delete the temp files a batch prepared and its write did not use (alerts already
+        written, dead-lettered, or a file that came out otherwise)."""
+        unused = {part.temp for result in results if isinstance(result, list)
+                  for record in result
+                  if isinstance(prepared := record.extra.get(PREPARED_FILE), PreparedFile)
+                  for part in prepared.parts}
+        self._delete(unused)
+
+    def discard_all(self) -> None:
+        """Delete every prepared temp file not renamed into place (the run ends)."""
+        with self._lock:
+            left = list(self._prepared)
+        self._delete(left)
+
+    def _delete(self, temps: Iterable[Path]) -> None:
+        for temp in list(temps):
+            with self._lock:
+                if temp not in self._prepared:
+                    continue  # renamed into place, or deleted already
+                self._prepared.discard(temp)
+            temp.unlink(missing_ok=True)

@@ -376,6 +376,7 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
                      stop: threading.Event, progress: Progress, summary: RunSummary,
                      prefetch: Prefetcher, started: float) -> None:
     last_message = started
+    holding = False  # memory freed by written batches, kept for the next ones (memory.py)
     while True:
         now = time.monotonic()
         if stop.is_set():
@@ -407,8 +408,11 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
             progress.update(summary.alerts_written, summary.already_written,
                             summary.deadlettered)
             del batch, decoded
-            release_freed_memory()
+            holding = True
             continue
+        if holding:  # the stream is idle: hand the batches' memory back
+            release_freed_memory()
+            holding = False
         if source.caught_up():
             summary.outcome = "caught up"
             break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
@@ -27,6 +28,7 @@ from lsst_alert_pipeline.ops.retention import cleanup
 from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.pipeline.outputdir import OutputDir
 from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
+from lsst_alert_pipeline.sinks import archive as archive_sink
 from lsst_alert_pipeline.sinks.archive import ArchiveSink
 from lsst_alert_pipeline.sinks.archive_read import archive_files
 
@@ -155,6 +157,48 @@ def test_a_batch_partly_written_before_is_archived_once_and_leaves_no_temp_file(
     assert sorted(row["packet"] for row in rows.values()) == sorted(payloads)
     on_disk = {p.relative_to(out).as_posix() for p in out.glob("archive/**/*") if p.is_file()}
     assert on_disk == {p.relative_to(out).as_posix() for p in archive_files(out)}
+    assert not [p for p in out.glob("archive/**/*") if p.name.startswith(".tmp-")]
+
+
+def test_a_full_disk_while_encoding_an_archive_file_stops_the_run_and_leaves_no_half_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_files(tmp_path / "in", simulated_payloads(6, seed=9))
+
+    def disk_full(frame: Any, path: Path) -> None:
+        path.write_bytes(b"PAR1 half a file")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(archive_sink, "write_parquet", disk_full)
+    out = tmp_path / "out"
+    summary = consumer.consume(config.load(environ={}, flags={
+        "from_paths": [str(tmp_path / "in")], "output_dir": str(out)}))
+    assert summary.exit_code == exitcodes.OUTPUT_ERROR, summary.line()
+    assert summary.alerts_written == 0
+    assert not [p for p in out.glob("archive/**/*") if p.is_file()]
+
+
+def test_a_disk_full_for_a_moment_while_encoding_ahead_leaves_no_half_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decode thread's encoding fails once; the write encodes afresh, and the half file
+    goes at once (the end-of-run sweep is switched off here to show it)."""
+    payloads = simulated_payloads(6, seed=10)
+    write_files(tmp_path / "in", payloads)
+    encode = archive_sink.write_parquet
+    calls: list[Path] = []
+
+    def full_once(frame: Any, path: Path) -> None:
+        calls.append(path)
+        if len(calls) == 1:
+            path.write_bytes(b"PAR1 half a file")
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        encode(frame, path)
+
+    monkeypatch.setattr(archive_sink, "write_parquet", full_once)
+    monkeypatch.setattr(ArchiveSink, "discard_all", lambda self: None)
+    out = tmp_path / "out"
+    consume_files(tmp_path / "in", out)
+    assert len(calls) == 2
+    assert sorted(row["packet"] for row in archived_rows(out).values()) == sorted(payloads)
     assert not [p for p in out.glob("archive/**/*") if p.name.startswith(".tmp-")]
 
 

@@ -157,15 +157,16 @@ class ArchiveSink:
         when their columns cannot be one table."""
         (self.folder / partition).mkdir(parents=True, exist_ok=True)
         parts: list[Part] = []
+        temps: list[Path] = []  # a file half written when the encoding fails is one of them
         try:
             for suffix, frame in unified(archive_frames(members, found)):
-                temp = self._temp(partition, f"{stem}{suffix}.parquet")
+                temps.append(temp := self._temp(partition, f"{stem}{suffix}.parquet"))
                 with self._lock:
                     self._prepared.add(temp)
                 write_parquet(frame, temp)
                 parts.append(Part(suffix, temp, frame.height, columns_fingerprint(temp)))
         except BaseException:
-            self._delete(part.temp for part in parts)
+            self._delete(temps)
             raise
         return tuple(parts)
 

@@ -13,18 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..pipeline.ledger import Ledger
+from ..pipeline.ledger import Ledger, Span, minus
 from ..sources.kafka_settings import CONSUMER_DEFAULTS, librdkafka_config
-
-Span = tuple[int, int]  # offsets first .. end - 1
-
-
-def minus(spans: list[Span], taken: list[Span]) -> list[Span]:
-    """The parts of `spans` that no span of `taken` holds."""
-    for low, high in taken:
-        spans = [piece for a, b in spans
-                 for piece in ((a, min(b, low)), (max(a, high), b)) if piece[1] > piece[0]]
-    return spans
 
 
 def within(spans: list[Span], low: int, high: int) -> list[Span]:

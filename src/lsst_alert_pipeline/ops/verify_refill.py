@@ -21,18 +21,19 @@ from ..config import Settings
 from ..decode.normalize import AlertRecord
 from ..decode.schemas import ForcedSchema, SchemaSource
 from ..errors import InvalidMessage
+from ..pipeline.ledger import Span
 from ..pipeline.outputdir import OutputDir
 from ..pipeline.run import Pipeline
 from ..sinks.cutouts import check_fits, write_cutout
-from ..sources.base import Message
+from ..sources.base import Brokerless, Message
 from ..sources.kafka_settings import CONSUMER_DEFAULTS, librdkafka_config
-from .verify_broker import PartitionCheck, Span, group_of, within, words
+from .verify_broker import PartitionCheck, group_of, within, words
 
 BATCH = 200
 IDLE_SECONDS = 10.0  # a partition that sends nothing for this long has no more to give
 
 
-class NoCommit:
+class NoCommit(Brokerless):
     """The re-read's source for `Pipeline.deliver`: the group's offsets are never touched
     (its batches are recorded in the ledger as the group's, which read them first)."""
 
@@ -47,18 +48,6 @@ class NoCommit:
 
     def caught_up(self) -> bool:
         return True
-
-    def broker_down_for(self) -> float:
-        return 0.0
-
-    def partition_report(self) -> list[dict[str, int | str]]:
-        return []
-
-    def retention_lost(self) -> int:
-        return 0
-
-    def new_retention_losses(self) -> list[dict[str, int | str]]:
-        return []
 
 
 @dataclass

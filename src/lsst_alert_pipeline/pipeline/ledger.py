@@ -95,13 +95,20 @@ def offset_ranges(positions: Iterable[tuple[str | None, int | None, int | None]]
             for (topic, partition), (first, last, count) in sorted(spans.items())]
 
 
-def uncounted(first: int, end: int, known: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of offsets [first, end) that none of the `known` [from, to) ranges holds."""
-    parts = [(first, end)] if end > first else []
-    for low, high in known:
-        parts = [piece for a, b in parts
+Span = tuple[int, int]  # offsets [first, end)
+
+
+def minus(spans: list[Span], taken: Iterable[Span]) -> list[Span]:
+    """The parts of `spans` that no span of `taken` holds."""
+    for low, high in taken:
+        spans = [piece for a, b in spans
                  for piece in ((a, min(b, low)), (max(a, high), b)) if piece[1] > piece[0]]
-    return parts
+    return spans
+
+
+def uncounted(first: int, end: int, known: Iterable[Span]) -> list[Span]:
+    """The parts of offsets [first, end) that none of the `known` [from, to) ranges holds."""
+    return minus([(first, end)] if end > first else [], known)
 
 
 def known_in(db: sqlite3.Connection, dia_source_ids: Iterable[str]) -> set[str]:

@@ -28,3 +28,20 @@ class Source(Protocol):
     def partition_report(self) -> list[dict[str, int | str]]: ...
     def retention_lost(self) -> int: ...
     def new_retention_losses(self) -> list[dict[str, int | str]]: ...
+
+
+class Brokerless:
+    """What a source without a broker says of one: never down, no partitions, nothing lost to
+    retention (files; `verify --repair`'s re-read, whose broker is not the group's)."""
+
+    def broker_down_for(self) -> float:
+        return 0.0
+
+    def partition_report(self) -> list[dict[str, int | str]]:
+        return []
+
+    def retention_lost(self) -> int:
+        return 0
+
+    def new_retention_losses(self) -> list[dict[str, int | str]]:
+        return []

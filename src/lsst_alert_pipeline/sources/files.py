@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .base import Message
+from .base import Brokerless, Message
 
 ALERT_SUFFIXES = {".avro", ".wire", ".bin", ".alert", ".zlib", ".bson"}
 
@@ -25,7 +25,7 @@ def alert_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             raise FileNotFoundError(f"no such file or folder: {path}")
 
 
-class FileSource:
+class FileSource(Brokerless):
     """Alert files as messages: each file is one message (an OCF file may hold many alerts).
 
     Files carry no offsets: the ledger is what keeps a second pass from writing anything twice."""
@@ -48,18 +48,6 @@ class FileSource:
         """Every file's outputs are durable (handed out is not enough: the next batch is
         decoded ahead while the current one is written)."""
         return self.delivered >= len(self.files)
-
-    def broker_down_for(self) -> float:
-        return 0.0
-
-    def partition_report(self) -> list[dict[str, int | str]]:
-        return []
-
-    def retention_lost(self) -> int:
-        return 0
-
-    def new_retention_losses(self) -> list[dict[str, int | str]]:
-        return []
 
     def close(self) -> None:
         """Files need no closing."""

@@ -109,7 +109,8 @@ class RetentionWatch:
         """The losses not yet handed to the ledger; from now on they may be committed past."""
         with self.lock:
             fresh = self.losses[self.recorded:]
-            self.recorded = len(self.losses)
+            # Counted from the slice: _on_assign appends to `losses` without this lock.
+            self.recorded += len(fresh)
             self.ready.update(self.pending)
             self.pending.clear()
         return fresh

@@ -19,15 +19,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import MergeError
 from ..pipeline.ledger import Ledger
 from ..pipeline.outputdir import OutputDir
 from ..sinks.csv import SPEC_COLUMNS, encode_rows
 
 PATH_COLUMNS = ("science_cutout_path", "template_cutout_path", "difference_cutout_path")
-
-
-class MergeError(Exception):
-    """The merge was refused and nothing was changed (the message says why)."""
 
 
 @dataclass

@@ -21,17 +21,10 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from ..errors import AlreadyRunning, OutputError
 from ..sinks.archive import ARCHIVE_FOLDER
 from ..sinks.atomic import TEMP_PREFIX
 from .ledger import Ledger
-
-
-class AlreadyRunning(Exception):  # noqa: N818
-    """Another consumer holds the lock on this output directory."""
-
-
-class OutputError(Exception):
-    """The output directory cannot be written (full disk, read-only, permissions)."""
 
 
 def _load_syncfs() -> object | None:

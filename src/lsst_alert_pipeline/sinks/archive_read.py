@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import duckdb
 
+from ..errors import QueryError
 from .archive import ARCHIVE_FOLDER, columns_fingerprint
 from .atomic import TEMP_PREFIX
 
@@ -24,10 +25,6 @@ LEDGER = Path("state") / "ledger.sqlite"
 # DuckDB's words for a listed file that a compaction or cleanup removed since it was listed.
 MISSING_FILE = ("No such file", "No files found")
 RETRIES = 5
-
-
-class QueryError(Exception):
-    """The query cannot run: bad SQL, or no archive; the message is one line for the user."""
 
 
 def archive_file_groups(output_dir: Path) -> list[list[Path]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
-from ..errors import ConfigurationError
+from ..errors import BrokerUnreachable, ConfigurationError
 from .base import Message
 from .kafka_settings import BATCH_BYTES, CONSUMER_DEFAULTS, CONSUMER_FORCED, librdkafka_config
 from .offsets import describe_partition, resolve_reset
@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 # Commit errors that mean "the group rebalanced under this batch", not "the broker is gone".
 REBALANCED = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
               KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
-
-
-class BrokerUnreachable(Exception):  # noqa: N818
-    """The broker cannot be reached or refuses our credentials."""
 
 
 # Where the output's ledger says a group's recorded batches of a partition reach, given the

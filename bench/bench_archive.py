@@ -41,6 +41,9 @@ NIGHTS = 30
 
 def child(args: argparse.Namespace) -> None:
     """One consumer run in this process: the archive on or off."""
+    from lsst_alert_pipeline.pipeline.memory import keep_batch_buffers
+
+    keep_batch_buffers()  # as the command line does, before polars loads
     from lsst_alert_pipeline import config
     from lsst_alert_pipeline.pipeline import consume as consumer
     from lsst_alert_pipeline.pipeline.progress import Progress
@@ -95,7 +98,7 @@ def synthetic_archive(source: Path, target: Path, rows: int) -> tuple[int, Any]:
     import polars as pl
 
     from lsst_alert_pipeline.ops.compact import COMPACT_ROW_GROUP_ROWS
-    from lsst_alert_pipeline.pipeline.ledger import Ledger
+    from lsst_alert_pipeline.pipeline.ledger import ArchiveFile, BatchRecord, Ledger
     from lsst_alert_pipeline.sinks.archive import columns_fingerprint
 
     base = pl.concat([pl.read_parquet(p, hive_partitioning=False)
@@ -130,8 +133,9 @@ def synthetic_archive(source: Path, target: Path, rows: int) -> tuple[int, Any]:
         written += frame.height
     # Listed in a ledger as compact leaves them, so queries read the list, not the folder.
     ledger = Ledger(target / "state" / "ledger.sqlite")
-    ledger.record_batch([], {}, [], archive_files=[
-        (name, count, columns_fingerprint(target / name)) for name, count, _ in listed])
+    ledger.record_batch(BatchRecord(archive_files=[
+        ArchiveFile(name, count, columns_fingerprint(target / name))
+        for name, count, _ in listed]))
     ledger.close()
     probe = base.filter(pl.col("diaObjectId") != 0).get_column("diaObjectId")[0]
     return written, probe + (copy // 2 + 1) * stride

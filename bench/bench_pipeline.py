@@ -109,6 +109,9 @@ def mode_bare(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
 
 def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str, Any]:
     """(b) The consumer end to end: batched writes, one sync per batch, ledger, commits."""
+    from lsst_alert_pipeline.pipeline.memory import keep_batch_buffers
+
+    keep_batch_buffers()  # as the command line does, before polars loads
     from lsst_alert_pipeline import config
     from lsst_alert_pipeline.pipeline import consume as consumer
     from lsst_alert_pipeline.pipeline.progress import Progress

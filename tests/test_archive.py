@@ -207,9 +207,8 @@ def consume_process(incoming: Path, out: Path, fault: str | None) -> int:
     env["PYTHONPATH"] = str(SRC)
     if fault:
         env["LSST_ALERT_PIPELINE_FAULT"] = fault
-    command = [sys.executable, "-c", "from lsst_alert_pipeline.cli import main; main()",
-               "consume", "--from", str(incoming), "--output-dir", str(out),
-               "--batch-size", "6"]
+    command = [sys.executable, str(Path(__file__).with_name("fault_consumer.py")), "consume",
+               "--from", str(incoming), "--output-dir", str(out), "--batch-size", "6"]
     return subprocess.run(command, env=env, capture_output=True, timeout=120).returncode
 
 

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from lsst_alert_pipeline.decode.schemas import latest_version
-from lsst_alert_pipeline.pipeline.ledger import AlertsTaken, Ledger, covered_through
+from lsst_alert_pipeline.pipeline.ledger import (
+    AlertsTaken,
+    BatchRecord,
+    DeadLetter,
+    Ledger,
+    OffsetRange,
+    WrittenAlert,
+    covered_through,
+)
 from lsst_alert_pipeline.pipeline.outputdir import OutputDir
 from lsst_alert_pipeline.pipeline.run import Pipeline
 from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
@@ -37,13 +45,15 @@ def partition_messages(count: int, seed: int) -> tuple[list[Message], list[str]]
 def test_the_ledger_records_nothing_of_a_batch_whose_alerts_another_member_recorded(
         tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    ledger.record_batch([("1", "members/b/data/x.csv"), ("2", "members/b/data/x.csv")],
-                        {"members/b/data/x.csv": 300}, [], offset_ranges=[("t", 0, 0, 1, 2)],
-                        output="members/b", group="g")
+    ledger.record_batch(BatchRecord(
+        [WrittenAlert("1", "members/b/data/x.csv"), WrittenAlert("2", "members/b/data/x.csv")],
+        {"members/b/data/x.csv": 300}, offset_ranges=[OffsetRange("t", 0, 0, 1, 2)],
+        output="members/b", group="g"))
     with pytest.raises(AlertsTaken) as refused:
-        ledger.record_batch([("2", "members/a/data/x.csv"), ("3", "members/a/data/x.csv")],
-                            {"members/a/data/x.csv": 400}, [("dead", "why")],
-                            offset_ranges=[("t", 0, 1, 2, 2)], output="members/a", group="g")
+        ledger.record_batch(BatchRecord(
+            [WrittenAlert("2", "members/a/data/x.csv"), WrittenAlert("3", "members/a/data/x.csv")],
+            {"members/a/data/x.csv": 400}, [DeadLetter("dead", "why")],
+            offset_ranges=[OffsetRange("t", 0, 1, 2, 2)], output="members/a", group="g"))
     assert refused.value.ids == {"2"}
     assert ledger.homes(["1", "2", "3"]) == {"1": "members/b/data/x.csv",
                                              "2": "members/b/data/x.csv"}
@@ -57,8 +67,9 @@ def test_a_new_owner_resumes_after_the_range_its_group_recorded(tmp_path: Path) 
     path = tmp_path / "ledger.sqlite"
     ledger = Ledger(path)
     for span in [("t", 0, 0, 9, 10), ("t", 0, 10, 19, 10), ("t", 0, 30, 39, 10)]:
-        ledger.record_batch([], {}, [], offset_ranges=[span], group="g")
-    ledger.record_batch([], {}, [], offset_ranges=[("t", 0, 20, 29, 10)], group="other")
+        ledger.record_batch(BatchRecord(offset_ranges=[OffsetRange(*span)], group="g"))
+    ledger.record_batch(BatchRecord(offset_ranges=[OffsetRange("t", 0, 20, 29, 10)],
+                                    group="other"))
     ledger.close()
     assert covered_through(path, "g", "t", 0, 0) == 19  # right at the start of the range
     assert covered_through(path, "g", "t", 0, 12) == 19

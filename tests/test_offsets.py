@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from lsst_alert_pipeline.errors import ConfigurationError
-from lsst_alert_pipeline.pipeline.ledger import Ledger, offset_ranges, uncounted
+from lsst_alert_pipeline.pipeline.ledger import (
+    BatchRecord,
+    Ledger,
+    OffsetRange,
+    offset_ranges,
+    uncounted,
+)
 from lsst_alert_pipeline.sources.offsets import (
     describe_partition,
     parse_reset,
@@ -65,7 +71,7 @@ def test_covered_offsets_merge_touching_and_redelivered_ranges(tmp_path) -> None
     ledger = Ledger(tmp_path / "ledger.sqlite")
     for span in [("t", 0, 0, 9, 10), ("t", 0, 10, 19, 10), ("t", 0, 15, 19, 5),
                  ("t", 0, 25, 29, 5), ("t", 1, 0, 4, 5)]:
-        ledger.record_batch([], {}, [], offset_ranges=[span])
+        ledger.record_batch(BatchRecord(offset_ranges=[OffsetRange(*span)]))
     assert ledger.offsets_covered() == [
         {"topic": "t", "partition": 0, "first": 0, "last": 19, "batches": 3},
         {"topic": "t", "partition": 0, "first": 25, "last": 29, "batches": 1},

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
-from .sinks.csv import EXTRA_COLUMNS
 
 ENV_PREFIX = "LSST_ALERTS_"
+# The optional CSV columns `extra_columns` may name, after the specification's (sinks/csv.py).
+EXTRA_COLUMNS = ("ssObjectId", "hasSSSource", "snr", "reliability", "dayObs",
+                 "extendednessCount")
 ENV_KAFKA_PREFIX = ENV_PREFIX + "KAFKA_"
 SECRET_MARKERS = ("password", "secret", "sasl.oauthbearer.config", "ssl.key.pem")
 DEFAULT_TOPIC = "lsst-extendedness-filtered"

@@ -27,6 +27,8 @@ from ..alerts import csv_rows
 from .figures import FIGURES
 
 SRC = Path(lsst_alert_pipeline.__file__).resolve().parents[1]
+# The command line with the crash tests' fault hook (LSST_ALERT_PIPELINE_FAULT) installed.
+FAULT_CONSUMER = Path(__file__).resolve().parents[1] / "fault_consumer.py"
 CUTOUT_KINDS = ("science", "template", "difference")
 
 
@@ -69,7 +71,7 @@ def consume_command(bootstrap: str, topic: str, output: Path, *args: str) -> lis
 
     The short session is test tuning: a SIGKILLed member stays in the group until its session
     expires, and every restart waits for that (~11 s at 6 s; ~4 s at 1.5 s on Tansu)."""
-    return [sys.executable, "-m", "lsst_alert_pipeline.cli", "consume",
+    return [sys.executable, str(FAULT_CONSUMER), "consume",
             "--bootstrap-servers", bootstrap, "--topic", topic, "--group-id", f"g-{topic}",
             "--output-dir", str(output), "-X", "session.timeout.ms=1500",
             "-X", "heartbeat.interval.ms=300", "--idle-timeout", "30", *args]

@@ -1,8 +1,9 @@
 """SIGKILL at any step of the durability order, then restart: each alert exactly once.
 
-Kills are of two kinds: at an injected fault point (faults.py: after-write, after-sync,
-after-ledger, after-commit, the n-th time reached) and at a random instant once the consumer is
-writing. The plan is drawn from a seed printed by the test (LSST_RELIABILITY_SEED replays it).
+Kills are of two kinds: at an injected fault point (tests/fault_consumer.py: after-write,
+after-sync, after-ledger, after-commit, the n-th time reached) and at a random instant once the
+consumer is writing. The plan is drawn from a seed printed by the test (LSST_RELIABILITY_SEED
+replays it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lsst_alert_pipeline import exitcodes
-from lsst_alert_pipeline.testing.faults import STEPS
+from lsst_alert_pipeline.pipeline.hooks import DURABILITY_STEPS
 
 from .figures import FIGURES
 from .helpers import (
@@ -39,7 +40,7 @@ BATCH_SIZE = 25
 
 def kill_plan(rng: random.Random) -> list[tuple[str, int]]:
     """(step, n) for injected kills, ("random", 0) for kills at a random instant; shuffled."""
-    plan = [(step, rng.randint(1, 3)) for step in STEPS for _ in range(KILLS_PER_STEP)]
+    plan = [(step, rng.randint(1, 3)) for step in DURABILITY_STEPS for _ in range(KILLS_PER_STEP)]
     plan += [("random", 0)] * RANDOM_KILLS
     rng.shuffle(plan)
     return plan

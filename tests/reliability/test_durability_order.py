@@ -20,7 +20,7 @@ from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.decode.schemas import latest_version
 from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.pipeline import outputdir
-from lsst_alert_pipeline.pipeline.ledger import Ledger
+from lsst_alert_pipeline.pipeline.ledger import BatchRecord, Ledger
 from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 from lsst_alert_pipeline.sinks.csv import DailyCsv
 from lsst_alert_pipeline.sources.files import FileSource
@@ -67,10 +67,10 @@ def record_calls(monkeypatch: pytest.MonkeyPatch, events: list[Event]) -> None:
     monkeypatch.setattr(DailyCsv, "append", append)
     real_record = Ledger.record_batch
 
-    def record_batch(self: Ledger, written: Any, csv_lengths: Any, deadletters: Any,
-                     *rest: Any, **named: Any) -> None:
-        events.append(("ledger", (list(written), dict(csv_lengths), list(deadletters))))
-        real_record(self, written, csv_lengths, deadletters, *rest, **named)
+    def record_batch(self: Ledger, batch: BatchRecord) -> None:
+        events.append(("ledger", (list(batch.written), dict(batch.csv_lengths),
+                                  list(batch.deadletters))))
+        real_record(self, batch)
 
     monkeypatch.setattr(Ledger, "record_batch", record_batch)
     real_commit = FileSource.commit

@@ -146,11 +146,11 @@ def test_a_ledger_that_cannot_be_written_exits_5_without_committing(
     real = Ledger.record_batch
     batches = [0]
 
-    def record_batch(self: Ledger, *args: Any) -> None:
+    def record_batch(self: Ledger, batch: Any) -> None:
         batches[0] += 1
         if batches[0] > 1:
             raise sqlite3.OperationalError("database or disk is full")
-        real(self, *args)
+        real(self, batch)
 
     monkeypatch.setattr(Ledger, "record_batch", record_batch)
     output = tmp_path / "out"

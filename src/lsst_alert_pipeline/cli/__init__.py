@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
-from .alerts import filter_test, inspect, relay, simulate
-from .archive import compact, lightcurve, query
-from .consume import (
+from ..pipeline.memory import keep_batch_buffers
+
+keep_batch_buffers()  # a command-line process: before any command's import loads polars
+
+from .. import __version__  # noqa: E402
+from .alerts import filter_test, inspect, relay, simulate  # noqa: E402
+from .archive import compact, lightcurve, query  # noqa: E402
+from .consume import (  # noqa: E402
     cleanup,
     config_group,
     consume,
@@ -25,8 +29,8 @@ from .consume import (
     status,
     topics,
 )
-from .look import demo, report, show
-from .verify import verify
+from .look import demo, report, show  # noqa: E402
+from .verify import verify  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -26,7 +26,7 @@ ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
 AB_ZERO_POINT_NJY = 31.4
 MAX_STAMP_BYTES = 16 * 1024 * 1024
 
-CSV_FIELDS = (
+CSV_FIELDS: tuple[str, ...] = (
     "alertId",
     "diaSourceId",
     "diaObjectId",
@@ -43,7 +43,7 @@ CSV_FIELDS = (
 RECORD_FIELDS = (*CSV_FIELDS, "ssObjectId", "hasSSSource")
 INSPECT_COLUMNS = ("alertId", "diaSourceId", "filterName", "mjd", "psFlux", "extendednessMedian",
                    "extendednessMin", "extendednessMax", "hasSSSource")
-CUTOUT_KINDS = ("science", "template", "difference")
+CUTOUT_KINDS: tuple[str, ...] = ("science", "template", "difference")
 
 
 @dataclass(slots=True)

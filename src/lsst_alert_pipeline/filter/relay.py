@@ -140,7 +140,7 @@ def open_source(from_: str, group_id: str) -> Source:
         return FileSource([from_])
     bootstrap, topic = parse_kafka_url(from_)
     source = KafkaSource({"bootstrap.servers": bootstrap, "group.id": group_id}, [topic])
-    source.connect()
+    source.connect(timeout=15.0)
     return source
 
 
@@ -216,6 +216,4 @@ def relay_between(from_: str, to: str, filter_class: type[BaseFilter],
     try:
         return relay(source, producer, topic, filter_class, relay_format)
     finally:
-        close = getattr(source, "close", None)  # the Source protocol does not promise one
-        if close is not None:
-            close()
+        source.close()

@@ -22,9 +22,7 @@ from pathlib import Path
 from ..errors import MergeError
 from ..pipeline.ledger import Ledger
 from ..pipeline.outputdir import OutputDir
-from ..sinks.csv import SPEC_COLUMNS, encode_rows
-
-PATH_COLUMNS = ("science_cutout_path", "template_cutout_path", "difference_cutout_path")
+from ..sinks.csv import CUTOUT_PATH_COLUMNS, SPEC_COLUMNS, encode_rows
 
 
 @dataclass
@@ -53,7 +51,7 @@ def header_of(path: Path) -> list[str] | None:
 def relocated(row: list[str], header: list[str], member: str) -> list[str]:
     """A member's row with its cutout paths made relative to the root."""
     row = list(row)
-    for column in PATH_COLUMNS:
+    for column in CUTOUT_PATH_COLUMNS:
         index = header.index(column)
         if row[index]:
             row[index] = f"members/{member}/{row[index]}"

@@ -95,12 +95,7 @@ def consume(settings: Settings, stop: threading.Event | None = None,
                             alert_id_format=settings.antares_alert_id_format,
                             max_inflated_bytes=settings.max_inflated_bytes,
                             archive=settings.archive)
-        options = RunOptions(batch_size=settings.batch_size,
-                             batch_seconds=settings.batch_seconds,
-                             max_messages=settings.max_messages,
-                             duration=settings.duration, idle_timeout=settings.idle_timeout,
-                             broker_timeout=settings.broker_timeout)
-        run(source, pipeline, options, stop, progress, summary)
+        run(source, pipeline, RunOptions.from_settings(settings), stop, progress, summary)
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)
         summary.outcome, summary.exit_code = "configuration error", exitcodes.CONFIG_ERROR
@@ -119,9 +114,9 @@ def consume(settings: Settings, stop: threading.Event | None = None,
     finally:
         if gaps := locus_gaps_line():
             log.warning("%s", gaps)
-        if isinstance(source, KafkaSource) and (losses := source.new_retention_losses()):
-            output.ledger.record_retention_losses(losses)  # those a failure left unrecorded
-        if source is not None and hasattr(source, "close"):
+        if source is not None:
+            if losses := source.new_retention_losses():
+                output.ledger.record_retention_losses(losses)  # those a failure left unrecorded
             source.close()
         try:
             output.ledger.end_run(run_id, summary.outcome, summary.exit_code, summary.as_dict())

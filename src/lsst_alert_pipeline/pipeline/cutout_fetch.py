@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..decode.normalize import AlertRecord
 from ..errors import InvalidMessage
 from ..sinks.cutouts import check_fits
+from .ledger import MissingCutoutRow
 from .outputdir import OutputDir
 
 if TYPE_CHECKING:
@@ -54,9 +55,9 @@ class MissingCutout:
     state: str  # "later" or "gone"
     reason: str
 
-    def as_row(self) -> tuple[str, str, str, str, str, str]:
-        return (self.dia_source_id, self.kind, self.antares_alert_id, self.path, self.state,
-                self.reason)
+    def as_row(self) -> MissingCutoutRow:
+        return MissingCutoutRow(self.dia_source_id, self.kind, self.antares_alert_id, self.path,
+                                self.state, self.reason)
 
 
 def say_missing(results: list[FetchedCutouts]) -> None:

@@ -6,7 +6,6 @@ replayed alert a no-op (each alert exactly once) and what recovery truncates CSV
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import time
@@ -15,62 +14,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    dia_source_id TEXT PRIMARY KEY,
-    csv_file TEXT NOT NULL,  -- its path from the ledger's root
-    written_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS csv_files (name TEXT PRIMARY KEY, length INTEGER NOT NULL);
--- csv_files.name is the path from the ledger's root: data/lsst_alerts_YYYYMMDD.csv
--- Parquet files of the archive that hold durable alerts; recovery deletes any other.
-CREATE TABLE IF NOT EXISTS archive_files (
-    name TEXT PRIMARY KEY,  -- path from the ledger's root: archive/dayObs=2026-03-05/...parquet
-    alerts INTEGER NOT NULL,
-    columns TEXT NOT NULL  -- fingerprint of its column names and types (ops/query.py)
-);
-CREATE TABLE IF NOT EXISTS merged_through (name TEXT PRIMARY KEY, length INTEGER NOT NULL);
--- how far `merge` has copied a member's CSV file into the root's (bytes from its start)
-CREATE TABLE IF NOT EXISTS deadletters (
-    name TEXT PRIMARY KEY, reason TEXT NOT NULL, written_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS retention_losses (
-    topic TEXT NOT NULL, partition INTEGER NOT NULL, from_offset INTEGER NOT NULL,
-    to_offset INTEGER NOT NULL, lost INTEGER NOT NULL, noticed_at REAL NOT NULL
-);
--- Cutouts the ANTARES REST API did not give. state 'later': the request failed on the way
--- (timeout, reset, 5xx) and fill-cutouts asks again; 'gone': the API answered it has none (404)
--- or served a broken file. Written in the batch's transaction, so as durable as the alert's row.
-CREATE TABLE IF NOT EXISTS missing_cutouts (
-    dia_source_id TEXT NOT NULL, kind TEXT NOT NULL, antares_alert_id TEXT NOT NULL,
-    path TEXT NOT NULL,  -- where the file goes, from the ledger's root
-    state TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,
-    noticed_at REAL NOT NULL, PRIMARY KEY (dia_source_id, kind)
-);
--- The Kafka offsets each durable batch covered, per partition, with the output that holds what
--- they produced (Kafka Connect's pattern: the offset range is recorded with the data). Written in
--- the batch's transaction; `verify` compares it with the group's committed offsets.
-CREATE TABLE IF NOT EXISTS offset_ranges (
-    topic TEXT NOT NULL, partition INTEGER NOT NULL,
-    first_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL,
-    messages INTEGER NOT NULL,  -- how many of the offsets in between the batch held
-    output TEXT NOT NULL,  -- '' for the root, 'members/NAME' for a member
-    written_at REAL NOT NULL,
-    group_id TEXT NOT NULL DEFAULT ''  -- the consumer group that read them ('' from files)
-);
-CREATE INDEX IF NOT EXISTS offset_ranges_partition ON offset_ranges (topic, partition);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    outcome TEXT,
-    exit_code INTEGER,
-    summary TEXT
-);
-"""
-
-
-OffsetRange = tuple[str, int, int, int, int]  # topic, partition, first, last offset, messages
+from .ledger_schema import (  # noqa: F401 - the ledger's row types, imported from here too
+    SCHEMA_VERSION,
+    ArchiveFile,
+    BatchRecord,
+    DeadLetter,
+    MissingCutoutRow,
+    OffsetRange,
+    WrittenAlert,
+    migrate,
+)
 
 
 class AlertsTaken(Exception):  # noqa: N818
@@ -91,7 +44,7 @@ def offset_ranges(positions: Iterable[tuple[str | None, int | None, int | None]]
             continue
         span = spans.setdefault((topic, partition), [offset, offset, 0])
         span[0], span[1], span[2] = min(span[0], offset), max(span[1], offset), span[2] + 1
-    return [(topic, partition, first, last, count)
+    return [OffsetRange(topic, partition, first, last, count)
             for (topic, partition), (first, last, count) in sorted(spans.items())]
 
 
@@ -169,6 +122,10 @@ def covered_through(path: Path, group: str, topic: str, partition: int,
 
 
 class Ledger:
+    """The ledger's one connection. It runs in autocommit mode (`isolation_level=None`), so
+    every change of more than one statement goes through `transaction()`, which begins one
+    explicitly: `with connection:` alone would begin none."""
+
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -177,12 +134,28 @@ class Ledger:
         # FULL: a committed batch survives power loss; WAL keeps commits to one fsync.
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(offset_ranges)")}
-        if "group_id" not in columns:  # a ledger made before offset ranges named their group
-            with contextlib.suppress(sqlite3.OperationalError):  # another member added it
-                self.db.execute("ALTER TABLE offset_ranges ADD COLUMN group_id TEXT NOT NULL "
-                                "DEFAULT ''")
+        self.migrate()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE: the write lock is taken at once, so a check
+        and the change it guards cannot interleave with another member's); rolled back on any
+        exception, committed otherwise."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.commit()
+
+    def migrate(self) -> None:
+        """Bring the schema to the version this release writes (ledger_schema.MIGRATIONS)."""
+        with self.transaction() as db:
+            migrate(db, self.path)
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         self.db.close()
@@ -194,45 +167,35 @@ class Ledger:
     def csv_lengths(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT name, length FROM csv_files").fetchall())
 
-    def record_batch(self, written: list[tuple[str, str]], csv_lengths: dict[str, int],
-                     deadletters: list[tuple[str, str]],
-                     missing_cutouts: Iterable[tuple[str, str, str, str, str, str]] = (),
-                     archive_files: Iterable[tuple[str, int, str]] = (),
-                     offset_ranges: Iterable[OffsetRange] = (), output: str = "",
-                     group: str = "") -> None:
+    def record_batch(self, batch: BatchRecord) -> None:
         """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters, the
-        cutouts it could not fetch (dia_source_id, kind, alert id, path, state, reason), the
-        archive's new files and the Kafka offsets the batch covered (read by `group`).
+        cutouts it could not fetch, the archive's new files and the Kafka offsets it covered.
 
         Raises AlertsTaken, recording nothing, when another member of the group recorded some of
         the alerts since this batch asked `known()` (a partition moved in a rebalance while the
         batch was written): the check and the insert are one exclusive transaction, so of two
         members that wrote the same alert exactly one has it recorded."""
         now = time.time()
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            taken = known_in(self.db, (dia_source_id for dia_source_id, _ in written))
+        with self.transaction() as db:
+            taken = known_in(db, (alert.dia_source_id for alert in batch.written))
             if taken:
-                raise AlertsTaken(taken)  # leaving the `with` rolls the transaction back
-            self.db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)",
-                                list(archive_files))
-            self.db.executemany(
-                "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?)",
-                [(dia_source_id, csv, now) for dia_source_id, csv in written])
-            self.db.executemany(
-                "INSERT INTO csv_files VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET length=excluded.length",
-                list(csv_lengths.items()))
-            self.db.executemany(
-                "INSERT OR REPLACE INTO deadletters VALUES (?, ?, ?)",
-                [(name, reason, now) for name, reason in deadletters])
-            self.db.executemany(
+                raise AlertsTaken(taken)  # the transaction is rolled back
+            db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)",
+                           list(batch.archive_files))
+            db.executemany("INSERT OR IGNORE INTO alerts VALUES (?, ?, ?)",
+                           [(*alert, now) for alert in batch.written])
+            db.executemany("INSERT INTO csv_files VALUES (?, ?) "
+                           "ON CONFLICT(name) DO UPDATE SET length=excluded.length",
+                           list(batch.csv_lengths.items()))
+            db.executemany("INSERT OR REPLACE INTO deadletters VALUES (?, ?, ?)",
+                           [(*dead, now) for dead in batch.deadletters])
+            db.executemany(
                 "INSERT OR REPLACE INTO missing_cutouts VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-                [(*row, now) for row in missing_cutouts])
-            self.db.executemany(
+                [(*row, now) for row in batch.missing_cutouts])
+            db.executemany(
                 "INSERT INTO offset_ranges (topic, partition, first_offset, last_offset, "
                 "messages, output, written_at, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*span, output, now, group) for span in offset_ranges])
+                [(*span, batch.output, now, batch.group) for span in batch.offset_ranges])
 
     def missing_cutouts(self, state: str | None = None) -> list[dict[str, Any]]:
         """The recorded missing cutouts (of one state), oldest first."""
@@ -248,11 +211,10 @@ class Ledger:
                                still: Iterable[tuple[str, str, str, str]]) -> None:
         """After fill-cutouts: forget the filled ones; note the new state and reason of the rest
         ((dia_source_id, kind, state, reason)), one more attempt each."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("DELETE FROM missing_cutouts WHERE dia_source_id=? AND kind=?",
-                                list(filled))
-            self.db.executemany(
+        with self.transaction() as db:
+            db.executemany("DELETE FROM missing_cutouts WHERE dia_source_id=? AND kind=?",
+                           list(filled))
+            db.executemany(
                 "UPDATE missing_cutouts SET state=?, reason=?, attempts=attempts+1 "
                 "WHERE dia_source_id=? AND kind=?",
                 [(state, reason, dia_source_id, kind)
@@ -261,14 +223,13 @@ class Ledger:
     def register_csv(self, name: str, length: int) -> None:
         """Note a CSV file's durable length before a batch first appends to it, so recovery
         knows where it stood; files the ledger never registered are never touched."""
-        with self.db:
-            self.db.execute("INSERT OR IGNORE INTO csv_files VALUES (?, ?)", (name, length))
+        self.db.execute("INSERT OR IGNORE INTO csv_files VALUES (?, ?)", (name, length))
 
     def forget_csv(self, name: str) -> None:
         """Retention removed a CSV file: its alerts stay known, so a replay does not revive it."""
-        with self.db:
-            self.db.execute("DELETE FROM csv_files WHERE name = ?", (name,))
-            self.db.execute("DELETE FROM merged_through WHERE name = ?", (name,))
+        with self.transaction() as db:
+            db.execute("DELETE FROM csv_files WHERE name = ?", (name,))
+            db.execute("DELETE FROM merged_through WHERE name = ?", (name,))
 
     def homes(self, dia_source_ids: Iterable[str]) -> dict[str, str]:
         """The CSV file (path from the ledger's root) each of these alerts is vouched for in."""
@@ -294,16 +255,15 @@ class Ledger:
                      source_through: int) -> None:
         """In one transaction: these alerts now live in `target`, which is this long, and the
         member's `source` file is merged through `source_through` bytes."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("UPDATE alerts SET csv_file = ? WHERE dia_source_id = ?",
-                                [(target, dia_source_id) for dia_source_id in moved])
-            self.db.execute("INSERT INTO csv_files VALUES (?, ?) "
-                            "ON CONFLICT(name) DO UPDATE SET length=excluded.length",
-                            (target, target_length))
-            self.db.execute("INSERT INTO merged_through VALUES (?, ?) "
-                            "ON CONFLICT(name) DO UPDATE SET length=excluded.length",
-                            (source, source_through))
+        with self.transaction() as db:
+            db.executemany("UPDATE alerts SET csv_file = ? WHERE dia_source_id = ?",
+                           [(target, dia_source_id) for dia_source_id in moved])
+            db.execute("INSERT INTO csv_files VALUES (?, ?) "
+                       "ON CONFLICT(name) DO UPDATE SET length=excluded.length",
+                       (target, target_length))
+            db.execute("INSERT INTO merged_through VALUES (?, ?) "
+                       "ON CONFLICT(name) DO UPDATE SET length=excluded.length",
+                       (source, source_through))
 
     def archive_files(self) -> dict[str, int]:
         """The archive's durable files (paths from the ledger's root) and their alert counts."""
@@ -313,9 +273,8 @@ class Ledger:
     def archive_transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction held while archive files are swapped or swept: recovery and
         `compact` (which may run beside a consumer) never see each other's half-done step."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            yield self.db
+        with self.transaction() as db:
+            yield db
 
     def replace_archive_files(self, db: sqlite3.Connection, removed: Iterable[str],
                               added: Iterable[tuple[str, int, str]]) -> None:
@@ -327,14 +286,13 @@ class Ledger:
         """Record offsets lost to retention, each offset once: a loss a run found while
         reading, then the next run at assignment (its commit past it failed), counts once."""
         now = time.time()
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.transaction() as db:
             for loss in losses:
                 topic, partition = str(loss["topic"]), int(loss["partition"])
-                known = self.db.execute(
+                known = db.execute(
                     "SELECT from_offset, to_offset FROM retention_losses "
                     "WHERE topic = ? AND partition = ?", (topic, partition)).fetchall()
-                self.db.executemany(
+                db.executemany(
                     "INSERT INTO retention_losses VALUES (?, ?, ?, ?, ?, ?)",
                     [(topic, partition, first, end, end - first, now) for first, end in
                      uncounted(int(loss["from"]), int(loss["to"]), known)])
@@ -364,15 +322,13 @@ class Ledger:
         return int(self.db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0])
 
     def start_run(self) -> int:
-        with self.db:
-            cursor = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (time.time(),))
+        cursor = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (time.time(),))
         return int(cursor.lastrowid or 0)
 
     def end_run(self, run_id: int, outcome: str, exit_code: int, summary: dict[str, Any]) -> None:
-        with self.db:
-            self.db.execute(
-                "UPDATE runs SET ended_at=?, outcome=?, exit_code=?, summary=? WHERE id=?",
-                (time.time(), outcome, exit_code, json.dumps(summary), run_id))
+        self.db.execute(
+            "UPDATE runs SET ended_at=?, outcome=?, exit_code=?, summary=? WHERE id=?",
+            (time.time(), outcome, exit_code, json.dumps(summary), run_id))
 
     def last_run(self) -> dict[str, Any] | None:
         row = self.db.execute(

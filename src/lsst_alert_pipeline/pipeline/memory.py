@@ -7,13 +7,30 @@ archive on, keeping it cut the consumer's CPU time by a tenth (polars' allocator
 alone) to a fifth (with glibc's memory kept too), measured in alternating runs.
 So freed memory stays with the process while batches keep coming, and goes back to the system
 when the stream is idle (an empty poll), so an idle consumer holds no batch's worth of it.
-polars' own allocator is set up for the same reuse when the package loads (__init__.py).
+polars' own allocator is set up for the same reuse where a consumer process starts
+(`keep_batch_buffers`, called by the command line and the benchmarks' consumer processes).
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
+import sys
 from collections.abc import Callable
+
+# polars allocates with its own jemalloc, configured from this variable once, when polars loads
+# (polars puts its defaults before it). A batch's column buffers (tens of MB) are kept for reuse
+# instead of unmapped when freed (oversize_threshold:0), and pages unused for ~5 s go back to the
+# system (by the background threads polars' jemalloc runs): mapped afresh for every batch, each
+# page cost a fault and a clearing (bench/bench_archive.py).
+POLARS_ALLOCATOR = "oversize_threshold:0,dirty_decay_ms:5000,muzzy_decay_ms:5000"
+
+
+def keep_batch_buffers() -> None:
+    """Set polars' allocator for batch-sized reuse, unless the user set it; before polars loads
+    (no effect after). For a consumer process's start, never for a library import."""
+    if "polars" not in sys.modules:
+        os.environ.setdefault("_RJEM_MALLOC_CONF", POLARS_ALLOCATOR)
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:

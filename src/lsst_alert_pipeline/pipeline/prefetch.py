@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
+from ..decode.batch import Outcome
 from ..sources.base import Message, Source
+from .options import RunOptions
 
-if TYPE_CHECKING:
-    from .run import Decoded, Pipeline, RunOptions
+Decoded = Outcome
 
 FIRST_BATCH = 100  # before any rate is measured: small enough for a slow API, one sync more
 
@@ -35,10 +36,12 @@ class Prefetcher:
     the ledger before their offsets are committed, so when a partition moves meanwhile, its
     new owner (this consumer again, or another member sharing the ledger) skips them."""
 
-    def __init__(self, source: Source, pipeline: Pipeline, options: RunOptions):
+    def __init__(self, source: Source, decode: Callable[[list[Message]], list[Decoded]],
+                 options: RunOptions, slow_start: bool = False):
         self.source = source
-        self.pipeline = pipeline
+        self.decode = decode
         self.options = options
+        self.slow_start = slow_start  # a remote cutout API: the first batch is small
         self.ready: queue.Queue[tuple[list[Message], list[Decoded]] | BaseException] = (
             queue.Queue(maxsize=1))
         self.stopping = threading.Event()
@@ -51,15 +54,13 @@ class Prefetcher:
     def batch_count(self) -> int:
         """How many messages to ask for: what is written in batch_seconds, at most batch_size."""
         if self.rate is None:
-            slow = self.pipeline.fetch_cutouts is not None  # a remote API: start small
-            return min(self.options.batch_size, FIRST_BATCH) if slow else self.options.batch_size
+            return (min(self.options.batch_size, FIRST_BATCH) if self.slow_start
+                    else self.options.batch_size)
         by_time = int(self.rate * self.options.batch_seconds)
         return max(1, min(self.options.batch_size, by_time))
 
     def _keep_alive(self) -> None:
-        keep_alive = getattr(self.source, "keep_alive", None)
-        if keep_alive is not None:
-            keep_alive(0.2)
+        self.source.keep_alive(0.2)
 
     def _work(self) -> None:
         try:
@@ -77,7 +78,7 @@ class Prefetcher:
                 if not batch:
                     self.slots.release()
                 self.polled += len(batch)
-                decoded = self.pipeline.decode(batch) if batch else []
+                decoded = self.decode(batch) if batch else []
                 self._hand_over((batch, decoded))
         except BaseException as exc:  # handed to the writing thread, which stops the run
             self._hand_over(exc)

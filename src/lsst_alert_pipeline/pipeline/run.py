@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import exitcodes
-from ..decode.batch import decode_and_normalize
+from ..decode.batch import Outcome, decode_and_normalize
 from ..decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
@@ -26,11 +26,10 @@ from ..decode.values import blank_unusable
 from ..errors import InvalidMessage
 from ..sinks.archive import ArchiveSink
 from ..sinks.archive_rows import ArchivedAlert
-from ..sinks.csv import SPEC_COLUMNS, DailyCsv
+from ..sinks.csv import SPEC_COLUMNS, DailyCsv, spec_row
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
-from ..testing.faults import fault_point
 from .contention import MAX_ATTEMPTS, give_way, partitions_of, say_given_way
 from .cutout_fetch import (
     AntaresAlertIds,
@@ -39,8 +38,17 @@ from .cutout_fetch import (
     say_missing,
     usable_cutouts,
 )
-from .ledger import AlertsTaken, offset_ranges
+from .hooks import fault_point
+from .ledger import (
+    AlertsTaken,
+    ArchiveFile,
+    BatchRecord,
+    DeadLetter,
+    WrittenAlert,
+    offset_ranges,
+)
 from .memory import release_freed_memory
+from .options import RunOptions
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
@@ -58,19 +66,7 @@ class CutoutFetcher(Protocol):
                      deadline: float | None = None) -> list[FetchedCutouts]: ...
 
 
-Decoded = list[AlertRecord] | InvalidMessage
-
-
-@dataclass
-class RunOptions:
-    batch_size: int = 500
-    batch_seconds: float = 30.0  # a batch holds what is written in about this long
-    max_messages: int | None = None
-    duration: float | None = None
-    idle_timeout: float = 60.0
-    broker_timeout: float = 300.0
-    poll_timeout: float = 1.0
-    extra_columns: tuple[str, ...] = ()
+Decoded = Outcome  # an alert's normalized records, or why it has none
 
 
 @dataclass
@@ -104,10 +100,10 @@ class RunSummary:
 
 @dataclass
 class BatchOutcome:
-    written: list[tuple[str, str]] = field(default_factory=list)
+    written: list[WrittenAlert] = field(default_factory=list)
     csv_lengths: dict[str, int] = field(default_factory=dict)
-    deadletters: list[tuple[str, str]] = field(default_factory=list)
-    archive_files: list[tuple[str, int, str]] = field(default_factory=list)
+    deadletters: list[DeadLetter] = field(default_factory=list)
+    archive_files: list[ArchiveFile] = field(default_factory=list)
     cutout_files: dict[str, list[str]] = field(default_factory=dict)  # id -> names written
     already_written: int = 0
     missing_cutouts: int = 0
@@ -156,16 +152,16 @@ class Pipeline:
             except OSError as exc:
                 raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
             try:
-                self.output.ledger.record_batch(
+                self.output.ledger.record_batch(BatchRecord(
                     outcome.written, outcome.csv_lengths, outcome.deadletters,
-                    [m.as_row() for m in outcome.missing], outcome.archive_files, spans,
-                    self.output.output_name, getattr(source, "group_id", ""))
+                    [gap.as_row() for gap in outcome.missing], outcome.archive_files, spans,
+                    self.output.output_name, source.group_id))
                 break
             except AlertsTaken as lost:  # a rebalance: another member recorded them first
                 say_given_way(self.output, partitions_of(messages, decoded, lost.ids),
                               lost.ids, attempt)
                 try:
-                    give_way(self.output, [key for key, _, _ in outcome.archive_files],
+                    give_way(self.output, [file.name for file in outcome.archive_files],
                              outcome.cutout_files, lost.ids)
                 except OSError as exc:
                     raise OutputError(f"undoing a batch in {self.output.root} failed: "
@@ -228,7 +224,7 @@ class Pipeline:
             day = record.day_obs or today
             name = self.csv.file_for(day)  # never under another header (extra_columns changed)
             rows.setdefault(name, []).append(row)
-            outcome.written.append((key, self.output.csv_key(name)))
+            outcome.written.append(WrittenAlert(key, self.output.csv_key(name)))
         for name in rows.keys() - self.registered_csv:
             path = self.output.data / name
             self.output.ledger.register_csv(self.output.csv_key(name),
@@ -240,7 +236,7 @@ class Pipeline:
             # Per alert: a value no archive column can hold is null in that alert's row
             # (logged and counted), never a failure of the batch.
             archive = self.archive.write(archived, today)
-            outcome.archive_files = [(self.output.ledger_key(path), count, columns)
+            outcome.archive_files = [ArchiveFile(self.output.ledger_key(path), count, columns)
                                      for path, count, columns in archive.files]
             outcome.blanked += len(archive.unusable)
         if self.archive is not None:
@@ -302,10 +298,7 @@ class Pipeline:
             write_cutout(self.output.cutouts, name, blob)
             outcome.cutout_files.setdefault(str(record.diaSourceId), []).append(name)
             paths.append(f"cutouts/{name}")
-        row = [record.alertId, record.diaSourceId, record.diaObjectId, record.ra, record.dec,
-               record.mjd, record.filterName, record.psFlux, record.psFluxErr,
-               record.extendednessMedian, record.extendednessMin, record.extendednessMax,
-               *paths, processed_at]
+        row = spec_row(record, paths, processed_at)
         extras = {"dayObs": record.day_obs, **{name: getattr(record, name, None)
                                                 for name in self.extra_columns
                                                 if name != "dayObs"}}
@@ -321,7 +314,7 @@ class Pipeline:
             details["exception"] = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
         name = write_deadletter(self.output.deadletter, origin, message.payload, exc.reason,
                                 details)
-        outcome.deadletters.append((name, exc.reason))
+        outcome.deadletters.append(DeadLetter(name, exc.reason))
         log.warning("dead-lettered %s: %s", origin, exc.reason)
 
 
@@ -336,7 +329,8 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     progress = progress or Progress()
     summary = summary or RunSummary()
     started = time.monotonic()
-    prefetch = Prefetcher(source, pipeline, options)
+    prefetch = Prefetcher(source, pipeline.decode, options,
+                          slow_start=pipeline.fetch_cutouts is not None)
     try:
         _consume_batches(source, pipeline, options, stop, progress, summary, prefetch, started)
     finally:

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,11 +29,17 @@ from .solar_system import (
     perihelion_time,
 )
 
-if TYPE_CHECKING:
-    from .packets import AlertSchema
-
 OBSERVATION_REASONS = ("wfd", "wfd", "wfd", "ddf_cosmos", "ddf_edfs_b", "ddf_xmm_lss", "twilight")
 TARGET_NAMES = ("lowdust", "dusty_plane", "ddf_cosmos, lowdust", "ddf_edfs_b, lowdust", "nes")
+
+
+class RecordSchema(Protocol):
+    """What a field drawer asks of the alert schema (simulate/packets.py's AlertSchema)."""
+
+    def rows(self, short_name: str, epochs: Epochs) -> Rows: ...
+
+    def fill_record(self, short_name: str, table: dict[str, ContextValue],
+                    context: AlertContext) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -41,7 +47,7 @@ class AlertContext:
     """Everything one alert's fields are drawn from."""
 
     rng: np.random.Generator
-    schema: AlertSchema
+    schema: RecordSchema
     obj: SimulatedObject
     detections: Epochs
     source_rows: Rows

@@ -141,7 +141,7 @@ class ArchiveSink:
 
     def __init__(self, folder: Path, after_each_file: Callable[[], None] | None = None):
         self.folder = folder
-        # The pipeline's crash-test hook (testing/faults.py: archive-file-written).
+        # The pipeline's fault hook (pipeline/hooks.py: archive-file-written).
         self.after_each_file = after_each_file
         self._lock = threading.Lock()
         self._prepared: set[Path] = set()  # temp files prepared and not yet renamed or deleted

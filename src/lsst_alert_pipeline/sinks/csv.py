@@ -15,13 +15,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-SPEC_COLUMNS = (
-    "alertId", "diaSourceId", "diaObjectId", "ra", "dec", "mjd", "filterName", "psFlux",
-    "psFluxErr", "extendednessMedian", "extendednessMin", "extendednessMax",
-    "science_cutout_path", "template_cutout_path", "difference_cutout_path", "timestamp",
-)
-EXTRA_COLUMNS = ("ssObjectId", "hasSSSource", "snr", "reliability", "dayObs",
-                 "extendednessCount")
+from ..config import EXTRA_COLUMNS  # noqa: F401 - the optional columns, named in config
+from ..decode.normalize import CSV_FIELDS, CUTOUT_KINDS
+
+# The specification's columns: the alert's own fields (decode/normalize.py holds their order),
+# the three cutout paths, and when the row was processed.
+CUTOUT_PATH_COLUMNS = tuple(f"{kind}_cutout_path" for kind in CUTOUT_KINDS)
+SPEC_COLUMNS = (*CSV_FIELDS, *CUTOUT_PATH_COLUMNS, "timestamp")
+
+
+
+def spec_row(record: object, cutout_paths: Sequence[str], processed_at: str) -> list[Any]:
+    """An alert's row in SPEC_COLUMNS order: its fields, its cutouts' paths, the time."""
+    return [*(getattr(record, name) for name in CSV_FIELDS), *cutout_paths, processed_at]
 
 
 PART = re.compile(r"^lsst_alerts_(\d{8})(?:\.(\d+))?\.csv$")

@@ -48,6 +48,3 @@ class FileSource(Brokerless):
         """Every file's outputs are durable (handed out is not enough: the next batch is
         decoded ahead while the current one is written)."""
         return self.delivered >= len(self.files)
-
-    def close(self) -> None:
-        """Files need no closing."""

@@ -3,6 +3,13 @@
 Offsets are committed only by `commit(messages)`, which the pipeline calls after the outputs of
 those messages are durable (docs/architecture.md, Where each guarantee is enforced); auto-commit
 is always off.
+
+Threads. The prefetch thread polls (`poll_batch`, `keep_alive`), and librdkafka runs the
+rebalance and error callbacks inside those polls, on that thread. The writing thread calls
+everything else (`commit`, `caught_up`, `partition_report`, ...). Each attribute below says who
+owns it; what both threads touch is read and changed under `self._state` only. Commits run on
+one long-lived daemon thread (`_Committer`), so a commit a dead broker never answers can be
+given up on at --broker-timeout without blocking the run's end.
 """
 
 from __future__ import annotations
@@ -10,9 +17,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
@@ -36,29 +46,68 @@ REBALANCED = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
 ResumePoint = Callable[[str, str, int, int], int | None]
 
 
+class _Committer:
+    """One daemon thread that runs the consumer's synchronous commits, one at a time.
+
+    librdkafka's synchronous commit waits without bound while no broker answers; run here, the
+    writing thread can stop waiting at its deadline. Daemon: a commit stuck at exit must not
+    hold the process (its offsets were never promised: the ledger skips the redelivery)."""
+
+    def __init__(self, consumer: Consumer):
+        self.consumer = consumer
+        self.requests: queue.Queue[tuple[list[TopicPartition], Future[None]]] = queue.Queue()
+        self.thread: threading.Thread | None = None
+
+    def submit(self, offsets: list[TopicPartition]) -> Future[None]:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._work, name="offset-commit", daemon=True)
+            self.thread.start()
+        done: Future[None] = Future()
+        self.requests.put((offsets, done))
+        return done
+
+    def _work(self) -> None:
+        while True:
+            offsets, done = self.requests.get()
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+                done.set_result(None)
+            except BaseException as exc:  # handed to the writing thread
+                done.set_exception(exc)
+
+
 class KafkaSource:
     def __init__(self, config: dict[str, Any], topics: list[str], reset: str | None = None,
                  commit_timeout: float = 300.0, resume: ResumePoint | None = None):
+        # Set here, read-only afterwards.
         self.topics = topics
         self.resume = resume
-        self.commit_timeout = commit_timeout
-        self.commit_stuck = False
+        self.commit_timeout = commit_timeout  # --broker-timeout: how long any wait may last
         self.reset = reset
+        # Guards what both threads touch: assignment, committed_next, read, down_since,
+        # last_error, auth_error, retention_losses (which the watch also appends to, under its
+        # own lock: a list append is atomic).
+        self._state = threading.RLock()
+        # The prefetch thread's own (poll_batch, keep_alive and the callbacks they run).
         self.revoked_during_poll = False
         self.reset_done: set[tuple[str, int]] = set()
+        self.paused = False
+        # Messages a keep-alive poll got from a partition assigned during it (not yet paused):
+        # handed out first by the next poll_batch, never dropped.
+        self.held: list[Message] = []
+        # The writing thread's own.
+        self.commit_stuck = False
+        # Shared, under self._state.
         self.retention_losses: list[dict[str, int | str]] = []
-        # Offsets retention deletes while this run reads (sources/retention_watch.py).
-        self.watch = RetentionWatch(self.retention_losses)
         self.down_since: float | None = None
         self.last_error: str | None = None
         self.auth_error: str | None = None
         self.read: dict[tuple[str, int], int] = {}
         self.committed_next: dict[tuple[str, int], int] = {}
         self.assignment: list[TopicPartition] = []
-        self.paused = False
-        # Messages a keep-alive poll got from a partition assigned during it (not yet paused):
-        # handed out first by the next poll_batch, never dropped.
-        self.held: list[Message] = []
+        # Offsets retention deletes while this run reads (sources/retention_watch.py: its own
+        # lock guards it).
+        self.watch = RetentionWatch(self.retention_losses)
         settings = {**CONSUMER_DEFAULTS,
                     **librdkafka_config(config),
                     **CONSUMER_FORCED, "error_cb": self._on_error}
@@ -69,32 +118,54 @@ class KafkaSource:
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"Kafka configuration rejected: {exc}") from exc
         self.group_id = str(settings["group.id"])
+        self._committer = _Committer(self.consumer)
 
     def _on_error(self, error: KafkaError) -> None:
         code = error.code()
-        self.last_error = error.str()
-        if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
-                    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED):
-            self.auth_error = error.str()
         lost = (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE)
-        if code in lost and self.down_since is None:
-            self.down_since = time.monotonic()
-            log.warning("broker connection lost (%s); librdkafka keeps retrying with backoff",
-                        error.str())
-        if error.fatal():
-            self.auth_error = self.auth_error or error.str()
+        with self._state:
+            self.last_error = error.str()
+            if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
+                        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                        KafkaError.GROUP_AUTHORIZATION_FAILED):
+                self.auth_error = error.str()
+            newly_down = code in lost and self.down_since is None
+            if newly_down:
+                self.down_since = time.monotonic()
+            if error.fatal():
+                self.auth_error = self.auth_error or error.str()
+        if newly_down:
+            log.warning("broker connection lost (%s); librdkafka keeps retrying, for up to %.0f s "
+                        "(--broker-timeout)", error.str(), self.commit_timeout)
 
-    def connect(self, timeout: float = 15.0) -> None:
-        """Check the broker answers and the topics exist, then subscribe."""
-        try:
-            metadata = self.consumer.list_topics(timeout=timeout)
-        except KafkaException as exc:
-            detail = self.auth_error or self.last_error or exc.args[0].str()
-            raise BrokerUnreachable(
-                f"cannot reach the Kafka broker ({detail}); check bootstrap.servers, "
-                "security.protocol and the SASL/SSL settings") from exc
-        if self.auth_error:
-            raise BrokerUnreachable(f"the broker refused our credentials: {self.auth_error}")
+    def connect(self, timeout: float | None = None) -> None:
+        """Check the broker answers and the topics exist, then subscribe; a broker that does
+        not answer is asked again until `timeout` (default: --broker-timeout) has passed."""
+        timeout = self.commit_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        said_waiting = False
+        while True:
+            try:
+                metadata = self.consumer.list_topics(
+                    timeout=max(0.1, min(10.0, deadline - time.monotonic())))
+                break
+            except KafkaException as exc:
+                with self._state:
+                    detail = self.auth_error or self.last_error or exc.args[0].str()
+                    refused = self.auth_error is not None
+                if refused or time.monotonic() >= deadline:
+                    raise BrokerUnreachable(
+                        f"cannot reach the Kafka broker ({detail}) within {timeout:.0f} s "
+                        "(--broker-timeout); check bootstrap.servers, security.protocol and the "
+                        "SASL/SSL settings") from exc
+                if not said_waiting:
+                    said_waiting = True
+                    log.warning("cannot reach the Kafka broker yet (%s); trying again for up to "
+                                "%.0f s (--broker-timeout)", detail, timeout)
+        with self._state:
+            refused_by = self.auth_error
+        if refused_by:
+            raise BrokerUnreachable(f"the broker refused our credentials: {refused_by}")
         missing = [topic for topic in self.topics if topic not in metadata.topics]
         if missing:
             visible = sorted(t for t in metadata.topics if not t.startswith("__"))
@@ -133,16 +204,20 @@ class KafkaSource:
                          tp.partition, target, self.reset)
             else:
                 # Another member may have committed since this one last held the partition.
-                self.committed_next.pop(key, None)
+                with self._state:
+                    self.committed_next.pop(key, None)
                 committed = self._next_offset(tp)
                 if committed is not None:
-                    self.committed_next[key] = committed
+                    with self._state:
+                        self.committed_next[key] = committed
                     target = self._resume_point(tp, committed, high)
                 start = target if target is not None else committed
                 if start is not None and start < low:
                     lost = low - start
-                    self.retention_losses.append({"topic": tp.topic, "partition": tp.partition,
-                                                  "from": start, "to": low, "lost": lost})
+                    with self._state:
+                        self.retention_losses.append({"topic": tp.topic,
+                                                      "partition": tp.partition,
+                                                      "from": start, "to": low, "lost": lost})
                     log.error("%s/%d: %d alerts (offsets %d to %d) were deleted by the broker's "
                               "retention before this group read them; going on from offset %d",
                               tp.topic, tp.partition, lost, start, low - 1, low)
@@ -156,9 +231,10 @@ class KafkaSource:
         consumer.resume(partitions)
         if moved:
             consumer.commit(offsets=moved, asynchronous=False)
+        with self._state:
             for tp in moved:
                 self.committed_next[(tp.topic, tp.partition)] = tp.offset
-        self.assignment = list(partitions)
+            self.assignment = list(partitions)
         log.info("assigned %s", ", ".join(f"{p.topic}/{p.partition}" for p in partitions))
 
     def _resume_point(self, tp: TopicPartition, committed: int, high: int) -> int | None:
@@ -185,7 +261,8 @@ class KafkaSource:
         self.revoked_during_poll = True
         gone = {(p.topic, p.partition) for p in partitions}
         self.watch.forget(gone)
-        self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in gone]
+        with self._state:
+            self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in gone]
 
     def keep_alive(self, timeout: float) -> None:
         """Poll without taking messages, every assigned partition paused: this resets
@@ -223,7 +300,8 @@ class KafkaSource:
             into.append(Message(payload, f"{topic}/{partition}/{offset}", topic, partition,
                                 offset))
             key = (topic, partition)
-            self.read[key] = self.read.get(key, 0) + 1
+            with self._state:
+                self.read[key] = self.read.get(key, 0) + 1
             self.watch.taken(key, offset, self._low)
         return size
 
@@ -267,17 +345,20 @@ class KafkaSource:
                                                timeout=min(left, 0.1))
             except KafkaException as exc:
                 raise BrokerUnreachable(f"consuming failed: {exc.args[0].str()}") from exc
-            if self.auth_error:
-                raise BrokerUnreachable(f"the broker refused our credentials: {self.auth_error}")
+            with self._state:
+                refused_by = self.auth_error
+            if refused_by:
+                raise BrokerUnreachable(f"the broker refused our credentials: {refused_by}")
             size += self._take(polled, batch)
             if polled:
-                self.down_since = None
+                with self._state:
+                    self.down_since = None
             elif batch:
                 break
         if self.revoked_during_poll:
             # A rebalance took partitions away while this batch was gathered: their messages go
             # to the new owner, which reads them from the last committed offset.
-            owned = {(tp.topic, tp.partition) for tp in self.assignment}
+            owned = self._owned()
             batch = [m for m in batch if (m.topic, m.partition) in owned]
             self.revoked_during_poll = False
         return batch
@@ -293,7 +374,7 @@ class KafkaSource:
             next_offsets[key] = max(next_offsets.get(key, 0), message.offset + 1)
         # A partition that moved while the batch was written is not ours to commit: its outputs
         # are in the ledger already, so its new owner skips them.
-        owned = {(tp.topic, tp.partition) for tp in self.assignment}
+        owned = self._owned()
         moved = [key for key in next_offsets if key not in owned]
         for key in moved:
             log.info("%s/%d moved to another consumer during the batch; not committing it",
@@ -301,23 +382,28 @@ class KafkaSource:
             del next_offsets[key]
         # A partition that moved away and back meanwhile: its other owner went further; never
         # move the group's committed offset back over what that owner wrote.
+        with self._state:
+            committed_next = dict(self.committed_next)
         behind = [key for key, offset in next_offsets.items()
-                  if offset <= self.committed_next.get(key, -1)]
+                  if offset <= committed_next.get(key, -1)]
         for key in behind:
             log.info("%s/%d: the group's committed offset is already %d, past this batch's "
                      "(another member wrote it meanwhile); not committing it", *key,
-                     self.committed_next[key])
+                     committed_next[key])
             del next_offsets[key]
-        next_offsets = self.watch.past_losses(next_offsets, self.committed_next, owned)
+        next_offsets = self.watch.past_losses(next_offsets, committed_next, owned)
         if not next_offsets:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         delay = 0.5
         deadline = time.monotonic() + self.commit_timeout
-        for attempt in range(8):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 self._commit_before(offsets, deadline)
-                self.committed_next.update(next_offsets)
+                with self._state:
+                    self.committed_next.update(next_offsets)
                 self.watch.committed(next_offsets)
                 return
             except KafkaException as exc:
@@ -326,41 +412,41 @@ class KafkaSource:
                              "owner reads from the last commit and the ledger skips what is "
                              "written", exc.args[0].str())
                     return
-                log.warning("offset commit failed (%s), attempt %d; retrying in %.1f s",
-                            exc.args[0].str(), attempt + 1, delay)
-                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise BrokerUnreachable(
+                        f"could not commit offsets within {self.commit_timeout:.0f} s "
+                        f"(--broker-timeout; {attempt} attempts, last: {exc.args[0].str()}); "
+                        "outputs are safe and the ledger skips them when the broker "
+                        "redelivers") from exc
+                if attempt == 1:
+                    log.warning("offset commit failed (%s); retrying for up to %.0f s "
+                                "(--broker-timeout)", exc.args[0].str(), left)
+                time.sleep(min(delay, left))
                 delay = min(delay * 2, 10)
-        raise BrokerUnreachable("could not commit offsets after 8 attempts; outputs are safe and "
-                                "the ledger skips them when the broker redelivers")
 
     def _commit_before(self, offsets: list[TopicPartition], deadline: float) -> None:
         """A synchronous commit that gives up at the deadline: librdkafka's own waits without
         bound while no broker answers, which would let a cron run hang past --broker-timeout."""
-        outcome: list[BaseException] = []
-        done = threading.Event()
-
-        def attempt() -> None:
-            try:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
-            except BaseException as exc:  # handed to the caller's thread
-                outcome.append(exc)
-            finally:
-                done.set()
-
-        threading.Thread(target=attempt, name="offset-commit", daemon=True).start()
-        if not done.wait(max(0.0, deadline - time.monotonic())):
+        done = self._committer.submit(offsets)
+        try:
+            done.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
             self.commit_stuck = True
             raise BrokerUnreachable(
                 f"offset commit got no answer from the broker within {self.commit_timeout:.0f} s "
                 "(--broker-timeout); outputs are safe and the ledger skips them when the broker "
-                "redelivers")
-        if outcome:
-            raise outcome[0]
+                "redelivers") from None
+
+    def _owned(self) -> set[tuple[str, int]]:
+        with self._state:
+            return {(tp.topic, tp.partition) for tp in self.assignment}
 
     def _next_offset(self, tp: TopicPartition) -> int | None:
         key = (tp.topic, tp.partition)
-        if key in self.committed_next:
-            return self.committed_next[key]
+        with self._state:
+            if key in self.committed_next:
+                return self.committed_next[key]
         committed = self.consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=10)
         offset = committed[0].offset
         return None if offset == OFFSET_INVALID or offset < 0 else int(offset)
@@ -368,10 +454,13 @@ class KafkaSource:
     def partition_report(self) -> list[dict[str, int | str]]:
         """Per assigned partition: read this run, committed position, watermarks, lag."""
         report: list[dict[str, int | str]] = []
-        for tp in self.assignment:
+        with self._state:
+            assignment = list(self.assignment)
+        for tp in assignment:
             low, high = self.watermarks(tp)
             row = describe_partition(tp.topic, tp.partition, self._next_offset(tp), low, high)
-            row["read"] = self.read.get((tp.topic, tp.partition), 0)
+            with self._state:
+                row["read"] = self.read.get((tp.topic, tp.partition), 0)
             # What this run found deleted, at assignment or while reading.
             row["lost_to_retention"] = self.watch.lost_on((tp.topic, tp.partition))
             report.append(row)
@@ -379,13 +468,15 @@ class KafkaSource:
 
     def caught_up(self) -> bool:
         """Lag 0 on every assigned partition, watermarks read afresh (never just 'quiet')."""
-        if not self.assignment:
-            return False
+        with self._state:
+            if not self.assignment:
+                return False
         try:
             report = self.partition_report()
         except KafkaException:
             return False
-        self.down_since = None  # the broker answered
+        with self._state:
+            self.down_since = None  # the broker answered
         for row in report:
             # Nothing came although the low watermark passed the next offset expected: the
             # offsets in between were deleted (librdkafka reset past them without a word).
@@ -393,10 +484,13 @@ class KafkaSource:
         return all(row["lag"] == 0 for row in report)
 
     def retention_lost(self) -> int:
-        return sum(int(loss["lost"]) for loss in self.retention_losses)
+        with self._state:
+            return sum(int(loss["lost"]) for loss in self.retention_losses)
 
     def broker_down_for(self) -> float:
-        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
+        with self._state:
+            down_since = self.down_since
+        return 0.0 if down_since is None else time.monotonic() - down_since
 
     def _close_quietly(self) -> None:
         with contextlib.suppress(KafkaException, RuntimeError):

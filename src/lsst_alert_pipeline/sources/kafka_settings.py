@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .kafka_log import librdkafka_logger
+
 # Defaults a user may override; a short session makes a cron run's group form in seconds, not ~23.
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "group.id": "lsst-alert-consumer",
@@ -14,6 +16,8 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     # of the throughput; with one batch decoded ahead and one being written the consumer stays
     # near 450 MB at any backlog (bench/bench_pipeline.py reports the peak).
     "queued.max.messages.kbytes": 64 * 1024,
+    # librdkafka's lines through our log, each kind once (kafka_log.py), not raw to stderr.
+    "logger": librdkafka_logger(),
 }
 # A batch is at most this many bytes of messages, whatever --batch-size says.
 BATCH_BYTES = 32 * 1024 * 1024

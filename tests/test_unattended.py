@@ -181,8 +181,43 @@ def test_retention_covers_members_and_skips_a_running_one(tmp_path: Path) -> Non
             age(path, 45)
         olds.append((old_csv, old_fits))
     with OutputDir(out, "b"):  # member b is running
-        result = CliRunner().invoke(main, ["cleanup", "--days", "30", "--output-dir", str(out)])
+        result = CliRunner().invoke(main, ["cleanup", "--days", "30", "--output-dir", str(out),
+                                           "--verbose"])
     assert result.exit_code == 0, result.output
     assert "removed 2 files" in result.output and "not cleaned: b" in result.output
     assert not any(path.exists() for path in olds[0]) and all(path.exists() for path in olds[1])
     assert "members/a/data/lsst_alerts_20250101.csv" in result.output
+
+
+def test_cleanup_of_thousands_of_files_logs_one_summary_and_lists_them_only_when_verbose(
+        tmp_path: Path) -> None:
+    out = tmp_path / "lsst_alerts"
+    for folder in ("data", "cutouts", "deadletter", "state"):
+        (out / folder).mkdir(parents=True)
+    nights = [f"202501{day:02d}" for day in range(1, 11)]
+    old = []
+    for night in nights:
+        old.append(out / "data" / f"lsst_alerts_{night}.csv")
+        old.extend(out / "cutouts" / f"{number}_{kind}_{night}_020000.fits"
+                   for number in range(100) for kind in ("science", "template", "difference"))
+    old.append(out / "deadletter" / "t-0-17.bin")
+    for path in old:
+        path.write_bytes(b"x" * 2000)
+        age(path, 60)
+
+    dry = CliRunner().invoke(main, ["cleanup", "--days", "30", "--output-dir", str(out),
+                                    "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines() == [
+        "would remove 3,011 files (6.0 MB): 10 CSV files (0.0 MB), 3,000 cutouts (6.0 MB), "
+        "1 dead-letter file (0.0 MB); nights 20250101 to 20250110 (10); kept 0 recent files, "
+        "skipped 0 links"]
+    assert all(path.exists() for path in old)
+
+    result = CliRunner().invoke(main, ["cleanup", "--days", "30", "--output-dir", str(out),
+                                       "--verbose"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == len(old) + 1 and lines[-1].startswith("removed 3,011 files (6.0 MB)")
+    assert f"removed cutouts/99_difference_{nights[-1]}_020000.fits" in lines
+    assert not any(path.exists() for path in old)

@@ -136,33 +136,41 @@ def topics(ctx: click.Context, as_json: bool, **params: Any) -> None:
 
 
 @click.command()
-@click.option("--days", type=int, default=30, show_default=True,
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
               help="Delete CSV files, cutouts, dead letters and archive files older "
-              "than this many days.")
+              "than this many days (at least 1).")
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
               show_default=True)
-@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
-def cleanup(days: int, output_dir: Path, dry_run: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@click.option("--verbose", "-v", is_flag=True, help="Also list each file, one per line.")
+@click.option("--check", is_flag=True, help="Only validate the options and exit (0, or 2 "
+              "with the reason); run_lsst_consumer.sh checks RETENTION_DAYS so before a run.")
+def cleanup(days: int, output_dir: Path, dry_run: bool, verbose: bool, check: bool) -> None:
     """Apply retention to the output directory (what run_lsst_consumer.sh calls after a run).
 
-    Never deletes today's files or anything outside the output directory.
+    Never deletes today's files or anything outside the output directory. Prints one summary
+    line (files and MB per kind, the nights their names cover); --verbose lists the files.
 
     \b
     Example:
-      lsst-alerts cleanup --days 60 --output-dir lsst_alerts --dry-run
+      lsst-alerts cleanup --days 60 --output-dir lsst_alerts --dry-run --verbose
     """
+    if check:
+        return
     from ..ops.retention import cleanup as run_cleanup
-    from ..pipeline.outputdir import AlreadyRunning
+    from ..pipeline.outputdir import AlreadyRunning, OutputError
 
-    if days < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--days")
     try:
         report = run_cleanup(output_dir, days, dry_run)
     except AlreadyRunning as exc:
         click.echo(f"{exc}; retention runs after it", err=True)
         sys.exit(exitcodes.ALREADY_RUNNING)
-    for name in report.removed:
-        click.echo(("would remove " if dry_run else "removed ") + name)
+    except OutputError as exc:
+        click.echo(f"retention stopped: {exc}", err=True)
+        sys.exit(exitcodes.OUTPUT_ERROR)
+    if verbose:
+        for name in report.removed:
+            click.echo(("would remove " if dry_run else "removed ") + name)
     click.echo(report.line(dry_run))
 
 

@@ -1,4 +1,5 @@
-"""Unattended operation: the cron wrapper under `env -i`, overlap, retention, status."""
+"""Unattended operation: the cron wrapper under `env -i`, overlap, signals at start-up,
+retention, status."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import fcntl
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -25,6 +28,95 @@ from .conftest import real_files
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "run_lsst_consumer.sh"
+CONSUMER_ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+
+
+def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
+                          capture_output=True, text=True, timeout=120, env=CONSUMER_ENV)
+
+
+def test_consume_handles_signals_before_it_imports_the_pipeline(alert_packets,
+                                                                tmp_path: Path) -> None:
+    # What is imported when `consume` installs its SIGTERM handler: the slow imports (the
+    # decoders, Kafka, the pipeline) must come after it, or a SIGTERM then kills the process.
+    done = run_python("""
+        import json, signal, sys
+        real = signal.signal
+        imported = []
+        def spy(signum, handler):
+            if signum == signal.SIGTERM and not imported:
+                imported.append(sorted(sys.modules))
+            return real(signum, handler)
+        signal.signal = spy
+        from lsst_alert_pipeline.cli import main
+        try:
+            main(["consume", "--from", sys.argv[1], "--output-dir", sys.argv[2]])
+        except SystemExit as end:
+            print(json.dumps({"exit": end.code, "imported": imported[0]}))
+        """, str(alert_packets / "rubin/boom_wire"), str(tmp_path / "out"))
+    facts = json.loads(done.stdout)
+    assert facts["exit"] == exitcodes.OK, done.stderr
+    slow = [name for name in facts["imported"] if name.split(".")[0] in (
+        "polars", "pyarrow", "confluent_kafka", "fastavro", "numpy")
+        or name.startswith(("lsst_alert_pipeline.pipeline", "lsst_alert_pipeline.decode",
+                            "lsst_alert_pipeline.sources"))]
+    assert slow == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_consume_starts_up_ends_it_with_exit_4_and_one_line(
+        alert_packets, tmp_path: Path, signum: signal.Signals) -> None:
+    # The signal arrives while the settings are read, before the pipeline is imported.
+    done = run_python("""
+        import importlib, os, sys
+        command = importlib.import_module("lsst_alert_pipeline.cli.consume")
+        real = command.settings_from
+        def settings_then_signal(*args, **kwargs):
+            os.kill(os.getpid(), int(sys.argv[3]))
+            return real(*args, **kwargs)
+        command.settings_from = settings_then_signal
+        from lsst_alert_pipeline.cli import main
+        main(["consume", "--from", sys.argv[1], "--output-dir", sys.argv[2]])
+        """, str(alert_packets / "rubin/boom_wire"), str(tmp_path / "out"), str(int(signum)))
+    assert done.returncode == exitcodes.INTERRUPTED, done.stderr
+    assert "Traceback" not in done.stderr
+    assert (f"LSST Alert Consumer finished (exit 4, interrupted): {signum.name} received "
+            "before the run started; nothing read, nothing committed") in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def handles(pid: int, signum: signal.Signals) -> bool:
+    """Whether the process has a handler of its own for `signum` (SigCgt in /proc)."""
+    try:
+        status = (Path("/proc") / str(pid) / "status").read_text()
+    except OSError:
+        return False
+    caught = int(next(line.split()[1] for line in status.splitlines()
+                      if line.startswith("SigCgt:")), 16)
+    return bool(caught >> (int(signum) - 1) & 1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_as_soon_as_consume_can_take_it_exits_4_without_a_traceback(
+        alert_packets, tmp_path: Path, signum: signal.Signals) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lsst_alert_pipeline.cli", "consume", "--from",
+         str(alert_packets / "rubin/boom_wire"), "--output-dir", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CONSUMER_ENV)
+    try:
+        # SIGTERM, not SIGINT: Python catches SIGINT from its own start (KeyboardInterrupt).
+        while process.poll() is None and not handles(process.pid, signal.SIGTERM):
+            time.sleep(0.001)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == exitcodes.INTERRUPTED, stderr
+    assert "Traceback" not in stderr
+    assert "LSST Alert Consumer finished (exit 4, interrupted)" in stderr
 
 
 def cron_env(**extra: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ import click
 
 from .. import config, exitcodes
 from ..errors import ConfigurationError
-from ..pipeline import consume as consumer
 from .options import consumer_options, print_rows, settings_from, setup_logging
 
 log = logging.getLogger("lsst_alert_pipeline")
@@ -41,17 +40,31 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
       lsst-alerts consume --preset antares --topic my_stream   # key/secret from environment
       lsst-alerts consume --from incoming/ --output-dir lsst_alerts
     """
-    setup_logging(log_level)
-    settings = settings_from(ctx, params)
+    # The handlers come first: a SIGTERM from cron or systemd while the settings are read and
+    # the pipeline is imported must end the run cleanly (exit 4), not kill it mid-start-up.
     stop = threading.Event()
+    received: list[str] = []
+    running = threading.Event()
 
     def request_stop(signum: int, _frame: Any) -> None:
-        log.info("%s received: finishing the current batch, committing, then stopping",
-                 signal.Signals(signum).name)
+        received.append(signal.Signals(signum).name)
+        if running.is_set():
+            log.info("%s received: finishing the current batch, committing, then stopping",
+                     received[-1])
         stop.set()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    setup_logging(log_level)
+    settings = settings_from(ctx, params)
+    from ..pipeline import consume as consumer  # decoders, sources and sinks: the slow import
+
+    if stop.is_set():
+        log.info("LSST Alert Consumer finished (exit %d, %s): %s received before the run "
+                 "started; nothing read, nothing committed", exitcodes.INTERRUPTED,
+                 exitcodes.MEANING[exitcodes.INTERRUPTED], received[0])
+        sys.exit(exitcodes.INTERRUPTED)
+    running.set()
     log.info("LSST Alert Consumer starting: %s -> %s", settings.source_label, settings.output_dir)
     summary = consumer.consume(settings, stop)
     for row in summary.partitions:

@@ -1,10 +1,9 @@
-"""Unattended operation: the cron wrapper under `env -i`, overlap, signals at start-up,
-retention, status."""
+"""Unattended operation: overlap, signals at start-up, retention, status (the cron wrapper
+itself: tests/test_cron_wrapper.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import math
 import os
@@ -23,11 +22,10 @@ from lsst_alert_pipeline.cli import main
 from lsst_alert_pipeline.ops.status import current_day_obs
 from lsst_alert_pipeline.pipeline import consume as consumer
 
-from .alerts import csv_rows, real_wire_payloads, renumbered
+from .alerts import renumbered
 from .conftest import real_files
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "run_lsst_consumer.sh"
 CONSUMER_ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
 
 
@@ -117,55 +115,6 @@ def test_a_signal_as_soon_as_consume_can_take_it_exits_4_without_a_traceback(
     assert process.returncode == exitcodes.INTERRUPTED, stderr
     assert "Traceback" not in stderr
     assert "LSST Alert Consumer finished (exit 4, interrupted)" in stderr
-
-
-def cron_env(**extra: str) -> dict[str, str]:
-    """What cron gives a job: next to nothing, plus the variables the crontab line sets."""
-    return {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LSST_ALERTS_VENV": sys.prefix,
-            **extra}
-
-
-@pytest.mark.kafka
-def test_the_cron_script_runs_under_env_i_and_logs_its_header(alert_packets, broker, topic,
-                                                              tmp_path: Path) -> None:
-    broker.produce(topic, real_wire_payloads())
-    out = tmp_path / "lsst_alerts"
-    env = cron_env(LSST_ALERTS_OUTPUT_DIR=str(out), LSST_ALERTS_TOPIC=topic,
-                   LSST_ALERTS_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap,
-                   LSST_ALERTS_KAFKA_GROUP_ID=f"cron-{topic}",
-                   LSST_ALERTS_KAFKA_SESSION_TIMEOUT_MS="6000")
-    log = tmp_path / "lsst_consumer.log"
-    with open(log, "w") as handle:
-        done = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()),
-                               str(SCRIPT)], stdout=handle, stderr=subprocess.STDOUT,
-                              timeout=120, cwd="/")
-    text = log.read_text()
-    assert done.returncode == 0, text
-    assert len(csv_rows(out)) == len(real_wire_payloads())
-    # The specification's monitoring recipe: grep "LSST Alert Consumer" shows start and end.
-    header = [line for line in text.splitlines() if "LSST Alert Consumer" in line]
-    assert any("=== LSST Alert Consumer: start" in line for line in header)
-    assert any("LSST Alert Consumer finished (exit 0, success)" in line for line in header)
-    assert header[-1].endswith("=== LSST Alert Consumer: end, exit status 0")
-    assert "removed 0 files" in text
-
-
-def test_a_second_run_while_one_holds_the_lock_exits_at_once_and_writes_nothing(
-        tmp_path: Path) -> None:
-    out = tmp_path / "lsst_alerts"
-    (out / "state").mkdir(parents=True)
-    with open(out / "state" / "cron.lock", "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        started = time.monotonic()
-        done = subprocess.run(
-            ["env", "-i", *(f"{k}={v}" for k, v in cron_env(
-                LSST_ALERTS_OUTPUT_DIR=str(out),
-                LSST_ALERTS_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1").items()), str(SCRIPT)],
-            capture_output=True, text=True, timeout=60)
-    assert done.returncode == exitcodes.ALREADY_RUNNING
-    assert "already running" in done.stdout
-    assert time.monotonic() - started < 10
-    assert not (out / "data").exists()
 
 
 def test_two_consumers_on_one_output_directory_one_refuses(alert_packets, tmp_path: Path) -> None:

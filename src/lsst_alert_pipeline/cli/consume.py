@@ -1,10 +1,11 @@
-"""Commands of the consumer and its output directory: `consume`, `config check`, `offsets`,
+"""Commands of the consumer and its output directory: `consume`, `config check`/`get`, `offsets`,
 `topics`, `status`, `cleanup` and `merge`."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -93,6 +94,34 @@ def config_check(ctx: click.Context, **params: Any) -> None:
     """
     settings = settings_from(ctx, params)
     click.echo(json.dumps(config.masked(settings), indent=2, default=str))
+
+
+@config_group.command("get")
+@click.argument("key")
+@consumer_options
+@click.pass_context
+def config_get(ctx: click.Context, key: str, **params: Any) -> None:
+    """Print one effective setting alone on a line, for scripts (secrets masked).
+
+    KEY is a setting's name as `config check` shows it. output_dir is printed absolute, as
+    the current folder resolves it; an unset one as an empty line; lists and tables
+    as JSON.
+
+    \b
+    Example (what run_lsst_consumer.sh asks):
+      lsst-alerts config get output_dir
+    """
+    values = config.masked(settings_from(ctx, params, require_source=False))
+    if key not in values:
+        click.echo(f"configuration error: no setting {key!r}; known: {', '.join(values)}",
+                   err=True)
+        sys.exit(exitcodes.CONFIG_ERROR)
+    value = values[key]
+    if key == "output_dir":
+        value = os.path.abspath(value)
+    if value is None:
+        value = ""  # unset: an empty line, for `[ -z "$(...)" ]`
+    click.echo(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
 @click.command()

@@ -1,14 +1,16 @@
-"""Unattended operation: the cron wrapper under `env -i`, overlap, retention, status."""
+"""Unattended operation: overlap, signals at start-up, retention, status (the cron wrapper
+itself: tests/test_cron_wrapper.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -20,60 +22,99 @@ from lsst_alert_pipeline.cli import main
 from lsst_alert_pipeline.ops.status import current_day_obs
 from lsst_alert_pipeline.pipeline import consume as consumer
 
-from .alerts import csv_rows, real_wire_payloads, renumbered
+from .alerts import renumbered
 from .conftest import real_files
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "run_lsst_consumer.sh"
+CONSUMER_ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
 
 
-def cron_env(**extra: str) -> dict[str, str]:
-    """What cron gives a job: next to nothing, plus the variables the crontab line sets."""
-    return {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LSST_ALERTS_VENV": sys.prefix,
-            **extra}
+def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
+                          capture_output=True, text=True, timeout=120, env=CONSUMER_ENV)
 
 
-@pytest.mark.kafka
-def test_the_cron_script_runs_under_env_i_and_logs_its_header(alert_packets, broker, topic,
-                                                              tmp_path: Path) -> None:
-    broker.produce(topic, real_wire_payloads())
-    out = tmp_path / "lsst_alerts"
-    env = cron_env(LSST_ALERTS_OUTPUT_DIR=str(out), LSST_ALERTS_TOPIC=topic,
-                   LSST_ALERTS_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap,
-                   LSST_ALERTS_KAFKA_GROUP_ID=f"cron-{topic}",
-                   LSST_ALERTS_KAFKA_SESSION_TIMEOUT_MS="6000")
-    log = tmp_path / "lsst_consumer.log"
-    with open(log, "w") as handle:
-        done = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()),
-                               str(SCRIPT)], stdout=handle, stderr=subprocess.STDOUT,
-                              timeout=120, cwd="/")
-    text = log.read_text()
-    assert done.returncode == 0, text
-    assert len(csv_rows(out)) == len(real_wire_payloads())
-    # The specification's monitoring recipe: grep "LSST Alert Consumer" shows start and end.
-    header = [line for line in text.splitlines() if "LSST Alert Consumer" in line]
-    assert any("=== LSST Alert Consumer: start" in line for line in header)
-    assert any("LSST Alert Consumer finished (exit 0, success)" in line for line in header)
-    assert header[-1].endswith("=== LSST Alert Consumer: end, exit status 0")
-    assert "removed 0 files" in text
+def test_consume_handles_signals_before_it_imports_the_pipeline(alert_packets,
+                                                                tmp_path: Path) -> None:
+    # What is imported when `consume` installs its SIGTERM handler: the slow imports (the
+    # decoders, Kafka, the pipeline) must come after it, or a SIGTERM then kills the process.
+    done = run_python("""
+        import json, signal, sys
+        real = signal.signal
+        imported = []
+        def spy(signum, handler):
+            if signum == signal.SIGTERM and not imported:
+                imported.append(sorted(sys.modules))
+            return real(signum, handler)
+        signal.signal = spy
+        from lsst_alert_pipeline.cli import main
+        try:
+            main(["consume", "--from", sys.argv[1], "--output-dir", sys.argv[2]])
+        except SystemExit as end:
+            print(json.dumps({"exit": end.code, "imported": imported[0]}))
+        """, str(alert_packets / "rubin/boom_wire"), str(tmp_path / "out"))
+    facts = json.loads(done.stdout)
+    assert facts["exit"] == exitcodes.OK, done.stderr
+    slow = [name for name in facts["imported"] if name.split(".")[0] in (
+        "polars", "pyarrow", "confluent_kafka", "fastavro", "numpy")
+        or name.startswith(("lsst_alert_pipeline.pipeline", "lsst_alert_pipeline.decode",
+                            "lsst_alert_pipeline.sources"))]
+    assert slow == []
 
 
-def test_a_second_run_while_one_holds_the_lock_exits_at_once_and_writes_nothing(
-        tmp_path: Path) -> None:
-    out = tmp_path / "lsst_alerts"
-    (out / "state").mkdir(parents=True)
-    with open(out / "state" / "cron.lock", "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        started = time.monotonic()
-        done = subprocess.run(
-            ["env", "-i", *(f"{k}={v}" for k, v in cron_env(
-                LSST_ALERTS_OUTPUT_DIR=str(out),
-                LSST_ALERTS_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1").items()), str(SCRIPT)],
-            capture_output=True, text=True, timeout=60)
-    assert done.returncode == exitcodes.ALREADY_RUNNING
-    assert "already running" in done.stdout
-    assert time.monotonic() - started < 10
-    assert not (out / "data").exists()
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_consume_starts_up_ends_it_with_exit_4_and_one_line(
+        alert_packets, tmp_path: Path, signum: signal.Signals) -> None:
+    # The signal arrives while the settings are read, before the pipeline is imported.
+    done = run_python("""
+        import importlib, os, sys
+        command = importlib.import_module("lsst_alert_pipeline.cli.consume")
+        real = command.settings_from
+        def settings_then_signal(*args, **kwargs):
+            os.kill(os.getpid(), int(sys.argv[3]))
+            return real(*args, **kwargs)
+        command.settings_from = settings_then_signal
+        from lsst_alert_pipeline.cli import main
+        main(["consume", "--from", sys.argv[1], "--output-dir", sys.argv[2]])
+        """, str(alert_packets / "rubin/boom_wire"), str(tmp_path / "out"), str(int(signum)))
+    assert done.returncode == exitcodes.INTERRUPTED, done.stderr
+    assert "Traceback" not in done.stderr
+    assert (f"LSST Alert Consumer finished (exit 4, interrupted): {signum.name} received "
+            "before the run started; nothing read, nothing committed") in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def handles(pid: int, signum: signal.Signals) -> bool:
+    """Whether the process has a handler of its own for `signum` (SigCgt in /proc)."""
+    try:
+        status = (Path("/proc") / str(pid) / "status").read_text()
+    except OSError:
+        return False
+    caught = int(next(line.split()[1] for line in status.splitlines()
+                      if line.startswith("SigCgt:")), 16)
+    return bool(caught >> (int(signum) - 1) & 1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_as_soon_as_consume_can_take_it_exits_4_without_a_traceback(
+        alert_packets, tmp_path: Path, signum: signal.Signals) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lsst_alert_pipeline.cli", "consume", "--from",
+         str(alert_packets / "rubin/boom_wire"), "--output-dir", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CONSUMER_ENV)
+    try:
+        # SIGTERM, not SIGINT: Python catches SIGINT from its own start (KeyboardInterrupt).
+        while process.poll() is None and not handles(process.pid, signal.SIGTERM):
+            time.sleep(0.001)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == exitcodes.INTERRUPTED, stderr
+    assert "Traceback" not in stderr
+    assert "LSST Alert Consumer finished (exit 4, interrupted)" in stderr
 
 
 def test_two_consumers_on_one_output_directory_one_refuses(alert_packets, tmp_path: Path) -> None:
@@ -181,8 +222,43 @@ def test_retention_covers_members_and_skips_a_running_one(tmp_path: Path) -> Non
             age(path, 45)
         olds.append((old_csv, old_fits))
     with OutputDir(out, "b"):  # member b is running
-        result = CliRunner().invoke(main, ["cleanup", "--days", "30", "--output-dir", str(out)])
+        result = CliRunner().invoke(main, ["cleanup", "--days", "30", "--output-dir", str(out),
+                                           "--verbose"])
     assert result.exit_code == 0, result.output
     assert "removed 2 files" in result.output and "not cleaned: b" in result.output
     assert not any(path.exists() for path in olds[0]) and all(path.exists() for path in olds[1])
     assert "members/a/data/lsst_alerts_20250101.csv" in result.output
+
+
+def test_cleanup_of_thousands_of_files_logs_one_summary_and_lists_them_only_when_verbose(
+        tmp_path: Path) -> None:
+    out = tmp_path / "lsst_alerts"
+    for folder in ("data", "cutouts", "deadletter", "state"):
+        (out / folder).mkdir(parents=True)
+    nights = [f"202501{day:02d}" for day in range(1, 11)]
+    old = []
+    for night in nights:
+        old.append(out / "data" / f"lsst_alerts_{night}.csv")
+        old.extend(out / "cutouts" / f"{number}_{kind}_{night}_020000.fits"
+                   for number in range(100) for kind in ("science", "template", "difference"))
+    old.append(out / "deadletter" / "t-0-17.bin")
+    for path in old:
+        path.write_bytes(b"x" * 2000)
+        age(path, 60)
+
+    dry = CliRunner().invoke(main, ["cleanup", "--days", "30", "--output-dir", str(out),
+                                    "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines() == [
+        "would remove 3,011 files (6.0 MB): 10 CSV files (0.0 MB), 3,000 cutouts (6.0 MB), "
+        "1 dead-letter file (0.0 MB); nights 20250101 to 20250110 (10); kept 0 recent files, "
+        "skipped 0 links"]
+    assert all(path.exists() for path in old)
+
+    result = CliRunner().invoke(main, ["cleanup", "--days", "30", "--output-dir", str(out),
+                                       "--verbose"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == len(old) + 1 and lines[-1].startswith("removed 3,011 files (6.0 MB)")
+    assert f"removed cutouts/99_difference_{nights[-1]}_020000.fits" in lines
+    assert not any(path.exists() for path in old)

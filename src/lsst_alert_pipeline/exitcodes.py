@@ -9,6 +9,7 @@ OUTPUT_ERROR = 5  # output directory not writable (disk full, read-only): nothin
 ALREADY_RUNNING = 6  # another consumer holds the lock on this output directory
 STALLED = 7  # no message for --idle-timeout seconds while lag was still above 0
 RETENTION_LOSS = 8  # caught up, but the broker had deleted unread alerts (see the log/summary)
+RETENTION_FAILED = 9  # run_lsst_consumer.sh only: the run succeeded, its cleanup afterwards failed
 
 MEANING = {
     OK: "success",
@@ -20,4 +21,5 @@ MEANING = {
     ALREADY_RUNNING: "already running",
     STALLED: "stalled before catching up",
     RETENTION_LOSS: "alerts lost to the broker's retention",
+    RETENTION_FAILED: "the run succeeded, retention (cleanup) failed",
 }

@@ -1,48 +1,73 @@
 """The `lsst-alerts` command line: parses, calls the library, prints. No logic lives here.
 
-This file holds the click group `main` and registers the commands, which live by what the user
+This file holds the click group `main` and names the commands, which live by what the user
 does: alerts.py (inspect, simulate, filter-test, relay), consume.py (consume, config check,
 offsets, topics, status, cleanup, merge), look.py (show, report, demo), archive.py (query,
 lightcurve, compact); options.py holds the
 flags and helpers several commands share. Imports: anything below (pipeline, ops, look, filter,
 decode, sources, simulate); nothing imports cli.
+
+A command's module is imported when that command runs (or --help lists it): the decoders behind
+`inspect` and `query` take a third of a second to import, and `consume` must have its SIGTERM
+handler in place before then (README, "Exit statuses": 4).
 """
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
+from .. import __version__
 from ..pipeline.memory import keep_batch_buffers
 
 keep_batch_buffers()  # a command-line process: before any command's import loads polars
 
-from .. import __version__  # noqa: E402
-from .alerts import filter_test, inspect, relay, simulate  # noqa: E402
-from .archive import compact, lightcurve, query  # noqa: E402
-from .consume import (  # noqa: E402
-    cleanup,
-    config_group,
-    consume,
-    fill_cutouts,
-    merge,
-    offsets,
-    status,
-    topics,
-)
-from .look import demo, report, show  # noqa: E402
-from .verify import verify  # noqa: E402
+# command name -> (module, attribute), in the order the original single-file CLI defined them,
+# so `lsst-alerts --help` lists them as it always did.
+COMMANDS = {
+    "inspect": ("alerts", "inspect"),
+    "consume": ("consume", "consume"),
+    "config": ("consume", "config_group"),
+    "filter-test": ("alerts", "filter_test"),
+    "show": ("look", "show"),
+    "report": ("look", "report"),
+    "relay": ("alerts", "relay"),
+    "offsets": ("consume", "offsets"),
+    "topics": ("consume", "topics"),
+    "cleanup": ("consume", "cleanup"),
+    "status": ("consume", "status"),
+    "simulate": ("alerts", "simulate"),
+    "demo": ("look", "demo"),
+    "merge": ("consume", "merge"),
+    "fill-cutouts": ("consume", "fill_cutouts"),
+    "query": ("archive", "query"),
+    "lightcurve": ("archive", "lightcurve"),
+    "compact": ("archive", "compact"),
+    "verify": ("verify", "verify"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        eager = super().list_commands(ctx)
+        return [*eager, *(name for name in COMMANDS if name not in eager)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lsst-alerts")
 def main() -> None:
     """Filter LSST alerts on ANTARES and collect what passes into daily CSV files and cutouts."""
 
-
-# In the order the original single-file CLI defined them, so `lsst-alerts --help` is unchanged.
-for command in (inspect, consume, config_group, filter_test, show, report, relay, offsets, topics,
-                cleanup, status, simulate, demo, merge, fill_cutouts, query, lightcurve, compact,
-                verify):
-    main.add_command(command)
 
 __all__ = ["main"]

@@ -1,10 +1,11 @@
-"""Commands of the consumer and its output directory: `consume`, `config check`, `offsets`,
+"""Commands of the consumer and its output directory: `consume`, `config check`/`get`, `offsets`,
 `topics`, `status`, `cleanup` and `merge`."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,7 +16,6 @@ import click
 
 from .. import config, exitcodes
 from ..errors import ConfigurationError
-from ..pipeline import consume as consumer
 from .options import consumer_options, print_rows, settings_from, setup_logging
 
 log = logging.getLogger("lsst_alert_pipeline")
@@ -41,17 +41,31 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
       lsst-alerts consume --preset antares --topic my_stream   # key/secret from environment
       lsst-alerts consume --from incoming/ --output-dir lsst_alerts
     """
-    setup_logging(log_level)
-    settings = settings_from(ctx, params)
+    # The handlers come first: a SIGTERM from cron or systemd while the settings are read and
+    # the pipeline is imported must end the run cleanly (exit 4), not kill it mid-start-up.
     stop = threading.Event()
+    received: list[str] = []
+    running = threading.Event()
 
     def request_stop(signum: int, _frame: Any) -> None:
-        log.info("%s received: finishing the current batch, committing, then stopping",
-                 signal.Signals(signum).name)
+        received.append(signal.Signals(signum).name)
+        if running.is_set():
+            log.info("%s received: finishing the current batch, committing, then stopping",
+                     received[-1])
         stop.set()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    setup_logging(log_level)
+    settings = settings_from(ctx, params)
+    from ..pipeline import consume as consumer  # decoders, sources and sinks: the slow import
+
+    if stop.is_set():
+        log.info("LSST Alert Consumer finished (exit %d, %s): %s received before the run "
+                 "started; nothing read, nothing committed", exitcodes.INTERRUPTED,
+                 exitcodes.MEANING[exitcodes.INTERRUPTED], received[0])
+        sys.exit(exitcodes.INTERRUPTED)
+    running.set()
     log.info("LSST Alert Consumer starting: %s -> %s", settings.source_label, settings.output_dir)
     summary = consumer.consume(settings, stop)
     for row in summary.partitions:
@@ -80,6 +94,34 @@ def config_check(ctx: click.Context, **params: Any) -> None:
     """
     settings = settings_from(ctx, params)
     click.echo(json.dumps(config.masked(settings), indent=2, default=str))
+
+
+@config_group.command("get")
+@click.argument("key")
+@consumer_options
+@click.pass_context
+def config_get(ctx: click.Context, key: str, **params: Any) -> None:
+    """Print one effective setting alone on a line, for scripts (secrets masked).
+
+    KEY is a setting's name as `config check` shows it. output_dir is printed absolute, as
+    the current folder resolves it; an unset one as an empty line; lists and tables
+    as JSON.
+
+    \b
+    Example (what run_lsst_consumer.sh asks):
+      lsst-alerts config get output_dir
+    """
+    values = config.masked(settings_from(ctx, params, require_source=False))
+    if key not in values:
+        click.echo(f"configuration error: no setting {key!r}; known: {', '.join(values)}",
+                   err=True)
+        sys.exit(exitcodes.CONFIG_ERROR)
+    value = values[key]
+    if key == "output_dir":
+        value = os.path.abspath(value)
+    if value is None:
+        value = ""  # unset: an empty line, for `[ -z "$(...)" ]`
+    click.echo(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
 @click.command()
@@ -136,33 +178,41 @@ def topics(ctx: click.Context, as_json: bool, **params: Any) -> None:
 
 
 @click.command()
-@click.option("--days", type=int, default=30, show_default=True,
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
               help="Delete CSV files, cutouts, dead letters and archive files older "
-              "than this many days.")
+              "than this many days (at least 1).")
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
               show_default=True)
-@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
-def cleanup(days: int, output_dir: Path, dry_run: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@click.option("--verbose", "-v", is_flag=True, help="Also list each file, one per line.")
+@click.option("--check", is_flag=True, help="Only validate the options and exit (0, or 2 "
+              "with the reason); run_lsst_consumer.sh checks RETENTION_DAYS so before a run.")
+def cleanup(days: int, output_dir: Path, dry_run: bool, verbose: bool, check: bool) -> None:
     """Apply retention to the output directory (what run_lsst_consumer.sh calls after a run).
 
-    Never deletes today's files or anything outside the output directory.
+    Never deletes today's files or anything outside the output directory. Prints one summary
+    line (files and MB per kind, the nights their names cover); --verbose lists the files.
 
     \b
     Example:
-      lsst-alerts cleanup --days 60 --output-dir lsst_alerts --dry-run
+      lsst-alerts cleanup --days 60 --output-dir lsst_alerts --dry-run --verbose
     """
+    if check:
+        return
     from ..ops.retention import cleanup as run_cleanup
-    from ..pipeline.outputdir import AlreadyRunning
+    from ..pipeline.outputdir import AlreadyRunning, OutputError
 
-    if days < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--days")
     try:
         report = run_cleanup(output_dir, days, dry_run)
     except AlreadyRunning as exc:
         click.echo(f"{exc}; retention runs after it", err=True)
         sys.exit(exitcodes.ALREADY_RUNNING)
-    for name in report.removed:
-        click.echo(("would remove " if dry_run else "removed ") + name)
+    except OutputError as exc:
+        click.echo(f"retention stopped: {exc}", err=True)
+        sys.exit(exitcodes.OUTPUT_ERROR)
+    if verbose:
+        for name in report.removed:
+            click.echo(("would remove " if dry_run else "removed ") + name)
     click.echo(report.line(dry_run))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,22 +20,51 @@ from ..pipeline.outputdir import AlreadyRunning, OutputDir
 
 PATTERNS = (("data", "lsst_alerts_*.csv"), ("cutouts", "*.fits"), ("deadletter", "*"),
             ("archive", "dayObs=*/*.parquet"))
+# How the summary names each folder's files, in PATTERNS' order.
+KINDS = {"data": "CSV file", "cutouts": "cutout", "deadletter": "dead-letter file",
+         "archive": "archive file"}
+# The night (dayObs) a CSV file or an archive partition is named by.
+NIGHT = re.compile(r"(?:lsst_alerts_|dayObs=)(\d{8})")
 
 
 @dataclass
 class CleanupReport:
+    """What retention removed, as a summary (per kind, nights) plus the list for --verbose."""
+
     removed: list[str] = field(default_factory=list)
     freed_bytes: int = 0
     kept_recent: int = 0
     skipped_links: int = 0
     busy_members: list[str] = field(default_factory=list)
+    # kind (a PATTERNS folder) -> [files, bytes]
+    by_kind: dict[str, list[int]] = field(default_factory=dict)
+    nights: set[str] = field(default_factory=set)
+
+    def add(self, kind: str, name: str, size: int) -> None:
+        self.removed.append(name)
+        self.freed_bytes += size
+        files_bytes = self.by_kind.setdefault(kind, [0, 0])
+        files_bytes[0] += 1
+        files_bytes[1] += size
+        if kind in ("data", "archive") and (night := NIGHT.search(name)):
+            self.nights.add(night.group(1))
 
     def line(self, dry_run: bool) -> str:
+        """One line however many files: a cron log gets the totals, not a list."""
         verb = "would remove" if dry_run else "removed"
+        kinds = ", ".join(f"{files:,} {label}{'s' if files != 1 else ''} ({size / 1e6:,.1f} MB)"
+                          for kind, label in KINDS.items() if kind in self.by_kind
+                          for files, size in [self.by_kind[kind]])
+        nights = sorted(self.nights)
+        span = ""
+        if nights:
+            span = (f"; nights {nights[0]}" + (f" to {nights[-1]}" if len(nights) > 1 else "")
+                    + f" ({len(nights):,})")
         busy = (f"; members still running, not cleaned: {', '.join(self.busy_members)}"
                 if self.busy_members else "")
-        return (f"{verb} {len(self.removed):,} files ({self.freed_bytes / 1e6:,.1f} MB), kept "
-                f"{self.kept_recent:,} recent files, skipped {self.skipped_links:,} links{busy}")
+        return (f"{verb} {len(self.removed):,} files ({self.freed_bytes / 1e6:,.1f} MB)"
+                f"{': ' + kinds if kinds else ''}{span}; kept {self.kept_recent:,} recent files, "
+                f"skipped {self.skipped_links:,} links{busy}")
 
 
 def _start_of_today() -> float:
@@ -103,5 +133,4 @@ def _clean(output: OutputDir, days: float, dry_run: bool, report: CleanupReport,
                 output.ledger.forget_csv(output.csv_key(path.name))
             if path in archived and not any(path.parent.iterdir()):
                 path.parent.rmdir()  # the night's partition folder, now empty
-        report.removed.append(str(path.relative_to(root)))
-        report.freed_bytes += size
+        report.add(path.relative_to(output.root).parts[0], str(path.relative_to(root)), size)

@@ -117,3 +117,57 @@ def test_librdkafka_repeats_are_folded_into_one_line_with_a_count() -> None:
     other = logging.LogRecord("librdkafka", logging.ERROR, __file__, 1, "a different error",
                               (), None)
     assert once.filter(other)
+
+
+def test_the_summary_counts_what_the_ledger_holds_when_a_commit_then_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lsst_alert_pipeline.errors import BrokerUnreachable
+    from lsst_alert_pipeline.pipeline.ledger import Ledger
+    from lsst_alert_pipeline.sources.files import FileSource
+
+    from .test_archive import simulated_payloads, write_files
+
+    write_files(tmp_path / "in", simulated_payloads(30, seed=31))
+    commits = [0]
+    real_commit = FileSource.commit
+
+    def commit(self: FileSource, messages: list) -> None:
+        commits[0] += 1
+        if commits[0] == 3:  # the third batch is in the ledger; its commit fails
+            raise BrokerUnreachable("could not commit offsets within 1 s (--broker-timeout)")
+        real_commit(self, messages)
+
+    monkeypatch.setattr(FileSource, "commit", commit)
+    settings = config.load(environ={}, flags={"from_paths": [str(tmp_path / "in")],
+                                              "output_dir": str(tmp_path / "out"),
+                                              "batch_size": 10})
+    summary = consumer.consume(settings)
+    assert summary.exit_code == exitcodes.BROKER_UNREACHABLE
+    ledger = Ledger(tmp_path / "out" / "state" / "ledger.sqlite")
+    assert summary.alerts_written == ledger.alert_count() == 30  # not 20: the third batch counts
+    ledger.close()
+    assert summary.elapsed > 0 and " in 0.0 s" not in summary.line()
+
+
+def test_a_broker_never_reached_reports_the_time_spent_trying(tmp_path: Path) -> None:
+    settings = settings_for(f"127.0.0.1:{free_port()}", "t", tmp_path / "out", broker_timeout=2)
+    summary = consumer.consume(settings)
+    assert summary.exit_code == exitcodes.BROKER_UNREACHABLE
+    assert summary.elapsed >= 2 and " in 0.0 s" not in summary.line()
+
+
+@pytest.mark.kafka
+def test_a_signal_while_waiting_for_a_silent_broker_stops_at_once_with_exit_4(
+        broker, topic, tmp_path: Path) -> None:
+    settings = settings_for(broker.bootstrap, topic, tmp_path / "out", broker_timeout=300)
+    stop = threading.Event()
+    broker.pause()
+    try:
+        threading.Timer(3, stop.set).start()
+        started = time.monotonic()
+        summary = consumer.consume(settings, stop)
+        waited = time.monotonic() - started
+    finally:
+        broker.resume()
+    assert summary.exit_code == exitcodes.INTERRUPTED, summary.line()
+    assert waited < 15  # not the 300 s broker timeout

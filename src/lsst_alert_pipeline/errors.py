@@ -47,6 +47,13 @@ class BrokerUnreachable(PipelineError):  # noqa: N818
     exit_code = exitcodes.BROKER_UNREACHABLE
 
 
+class Interrupted(PipelineError):  # noqa: N818
+    """SIGINT/SIGTERM arrived while the run was still waiting to start (a broker not answering
+    yet): nothing was read, nothing committed."""
+
+    exit_code = exitcodes.INTERRUPTED
+
+
 class OutputError(PipelineError):
     """The output directory cannot be written (full disk, read-only, permissions)."""
 

@@ -6,6 +6,7 @@ import functools
 import logging
 import sqlite3
 import threading
+import time
 import traceback
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from .. import exitcodes
 from ..config import Settings
 from ..decode.normalize import locus_gaps_line
 from ..decode.schemas import ForcedSchema, SchemaSource
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, Interrupted
 from ..sources.files import FileSource
 from ..sources.kafka import BrokerUnreachable, KafkaSource, ResumePoint
 from .ledger import covered_through
@@ -28,9 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("lsst_alert_pipeline")
 
 
-def open_source(settings: Settings, resume: ResumePoint | None = None) -> Source:
+def open_source(settings: Settings, resume: ResumePoint | None = None,
+                stop: threading.Event | None = None) -> Source:
     """The files or the Kafka topics to read; `resume` tells a Kafka source where the output's
-    ledger says a group's recorded batches reach."""
+    ledger says a group's recorded batches reach; `stop` ends the wait for a silent broker."""
     if settings.from_paths:
         try:
             return FileSource(settings.from_paths)
@@ -38,15 +40,13 @@ def open_source(settings: Settings, resume: ResumePoint | None = None) -> Source
             raise ConfigurationError(str(exc)) from exc
     source = KafkaSource(settings.kafka, settings.topics, settings.reset_offsets,
                          commit_timeout=settings.broker_timeout, resume=resume)
-    source.connect()
+    source.connect(stop=stop)
     return source
 
 
 def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails, seconds: float) -> None:
     """Fetch the cutouts earlier runs recorded missing for now (before joining the group),
     for at most about `seconds`: an API still down must not hold back new alerts."""
-    import time
-
     from .fill_cutouts import fill_missing
 
     filled = fill_missing(output, fetcher, time.monotonic() + seconds)
@@ -57,6 +57,7 @@ def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails, seconds: floa
 def consume(settings: Settings, stop: threading.Event | None = None,
             progress: Progress | None = None) -> RunSummary:
     """One bounded run into settings.output_dir; never raises for a failure it can name."""
+    started = time.monotonic()
     if settings.member:
         try:
             refuse_network_filesystem(settings.output_dir)
@@ -87,7 +88,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
             fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
                                         settings.antares_retries, settings.antares_concurrency)
             fill_before_run(output, fetcher, 2 * settings.batch_seconds)
-        source = open_source(settings, functools.partial(covered_through, output.ledger.path))
+        source = open_source(settings, functools.partial(covered_through, output.ledger.path),
+                             stop)
         # Retries of a sick API stop after a fraction of a batch's time; what still fails is
         # recorded missing for now and `fill-cutouts` fetches it later.
         pipeline = Pipeline(output, schemas, tuple(settings.extra_columns), fetcher,
@@ -99,6 +101,9 @@ def consume(settings: Settings, stop: threading.Event | None = None,
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)
         summary.outcome, summary.exit_code = "configuration error", exitcodes.CONFIG_ERROR
+    except Interrupted as exc:
+        log.warning("%s", exc)
+        summary.outcome, summary.exit_code = "interrupted", exitcodes.INTERRUPTED
     except BrokerUnreachable as exc:
         log.error("%s", exc)
         summary.outcome, summary.exit_code = "broker unreachable", exitcodes.BROKER_UNREACHABLE
@@ -112,6 +117,8 @@ def consume(settings: Settings, stop: threading.Event | None = None,
                   traceback.format_exc())
         summary.outcome, summary.exit_code = "internal error", exitcodes.INTERNAL_ERROR
     finally:
+        if not summary.elapsed:  # the run never started its batches (a broker never reached)
+            summary.elapsed = time.monotonic() - started
         if gaps := locus_gaps_line():
             log.warning("%s", gaps)
         if source is not None:

@@ -11,9 +11,11 @@ Where each guarantee is enforced).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -84,6 +86,15 @@ class RunSummary:
     joined_after: float = 0.0  # seconds until the first batch: group join and first fetch
     partitions: list[dict[str, int | str]] = field(default_factory=list)
 
+    def add(self, messages: int, outcome: BatchOutcome) -> None:
+        """Count a batch the ledger holds (so a commit failing after it still counts it)."""
+        self.messages += messages
+        self.alerts_written += len(outcome.written)
+        self.already_written += outcome.already_written
+        self.deadlettered += len(outcome.deadletters)
+        self.missing_cutouts += outcome.missing_cutouts
+        self.values_blanked += outcome.blanked
+
     def line(self) -> str:
         return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
                 f"{self.alerts_written:,} alerts, {self.already_written:,} already on disk, "
@@ -137,8 +148,10 @@ class Pipeline:
         return results
 
     def deliver(self, source: Source, messages: list[Message],
-                decoded: list[Decoded] | None = None) -> BatchOutcome:
-        """The one place that orders writes, the sync, the ledger and the offset commit."""
+                decoded: list[Decoded] | None = None,
+                recorded: Callable[[BatchOutcome], None] | None = None) -> BatchOutcome:
+        """The one place that orders writes, the sync, the ledger and the offset commit;
+        `recorded` hears of the batch once the ledger holds it (even if the commit then fails)."""
         assert self.output.ledger is not None
         if decoded is None:
             decoded = self.decode(messages)
@@ -171,6 +184,8 @@ class Pipeline:
                               f"{MAX_ATTEMPTS} times in a row; nothing of it was committed, a "
                               "later run writes what is left")
         fault_point("after-ledger")
+        if recorded is not None:
+            recorded(outcome)
         source.commit(messages)
         fault_point("after-commit")
         return outcome
@@ -334,6 +349,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     try:
         _consume_batches(source, pipeline, options, stop, progress, summary, prefetch, started)
     finally:
+        summary.elapsed = time.monotonic() - started  # true on a failure too
         prefetch.close()
         if pipeline.archive is not None:  # the archive files of a batch decoded, not written
             pipeline.archive.discard_all()
@@ -389,15 +405,10 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
             delivering = time.monotonic()
             record_losses(source, pipeline)
             try:
-                outcome = pipeline.deliver(source, batch, decoded)
+                pipeline.deliver(source, batch, decoded,
+                                 recorded=functools.partial(summary.add, len(batch)))
             finally:
                 prefetch.written(len(batch), time.monotonic() - delivering)
-            summary.messages += len(batch)
-            summary.alerts_written += len(outcome.written)
-            summary.already_written += outcome.already_written
-            summary.deadlettered += len(outcome.deadletters)
-            summary.missing_cutouts += outcome.missing_cutouts
-            summary.values_blanked += outcome.blanked
             last_message = time.monotonic()
             progress.update(summary.alerts_written, summary.already_written,
                             summary.deadlettered)

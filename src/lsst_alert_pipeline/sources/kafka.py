@@ -17,63 +17,26 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
-from ..errors import BrokerUnreachable, ConfigurationError
+from ..errors import BrokerUnreachable, ConfigurationError, Interrupted
 from .base import Message
+from .kafka_commit import Committer, Rebalanced
 from .kafka_settings import BATCH_BYTES, CONSUMER_DEFAULTS, CONSUMER_FORCED, librdkafka_config
 from .offsets import describe_partition, resolve_reset
 from .retention_watch import Loss, RetentionWatch
 
 log = logging.getLogger(__name__)
 
-# Commit errors that mean "the group rebalanced under this batch", not "the broker is gone".
-REBALANCED = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
-              KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST}
-
-
 # Where the output's ledger says a group's recorded batches of a partition reach, given the
 # committed offset: (group, topic, partition, committed) -> the last offset of the recorded
 # contiguous range holding it, or None. The pipeline passes it in (sources never import it).
 ResumePoint = Callable[[str, str, int, int], int | None]
-
-
-class _Committer:
-    """One daemon thread that runs the consumer's synchronous commits, one at a time.
-
-    librdkafka's synchronous commit waits without bound while no broker answers; run here, the
-    writing thread can stop waiting at its deadline. Daemon: a commit stuck at exit must not
-    hold the process (its offsets were never promised: the ledger skips the redelivery)."""
-
-    def __init__(self, consumer: Consumer):
-        self.consumer = consumer
-        self.requests: queue.Queue[tuple[list[TopicPartition], Future[None]]] = queue.Queue()
-        self.thread: threading.Thread | None = None
-
-    def submit(self, offsets: list[TopicPartition]) -> Future[None]:
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._work, name="offset-commit", daemon=True)
-            self.thread.start()
-        done: Future[None] = Future()
-        self.requests.put((offsets, done))
-        return done
-
-    def _work(self) -> None:
-        while True:
-            offsets, done = self.requests.get()
-            try:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
-                done.set_result(None)
-            except BaseException as exc:  # handed to the writing thread
-                done.set_exception(exc)
 
 
 class KafkaSource:
@@ -95,8 +58,6 @@ class KafkaSource:
         # Messages a keep-alive poll got from a partition assigned during it (not yet paused):
         # handed out first by the next poll_batch, never dropped.
         self.held: list[Message] = []
-        # The writing thread's own.
-        self.commit_stuck = False
         # Shared, under self._state.
         self.retention_losses: list[dict[str, int | str]] = []
         self.down_since: float | None = None
@@ -118,7 +79,7 @@ class KafkaSource:
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"Kafka configuration rejected: {exc}") from exc
         self.group_id = str(settings["group.id"])
-        self._committer = _Committer(self.consumer)
+        self._committer = Committer(self.consumer)
 
     def _on_error(self, error: KafkaError) -> None:
         code = error.code()
@@ -138,21 +99,26 @@ class KafkaSource:
             log.warning("broker connection lost (%s); librdkafka keeps retrying, for up to %.0f s "
                         "(--broker-timeout)", error.str(), self.commit_timeout)
 
-    def connect(self, timeout: float | None = None) -> None:
+    def connect(self, timeout: float | None = None, stop: threading.Event | None = None) -> None:
         """Check the broker answers and the topics exist, then subscribe; a broker that does
-        not answer is asked again until `timeout` (default: --broker-timeout) has passed."""
+        not answer is asked again until `timeout` (default: --broker-timeout) has passed, or
+        `stop` is set (a signal: Interrupted)."""
         timeout = self.commit_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         said_waiting = False
         while True:
             try:
+                # Short asks, so that a signal is heard within a second or two.
                 metadata = self.consumer.list_topics(
-                    timeout=max(0.1, min(10.0, deadline - time.monotonic())))
+                    timeout=max(0.1, min(2.0, deadline - time.monotonic())))
                 break
             except KafkaException as exc:
                 with self._state:
                     detail = self.auth_error or self.last_error or exc.args[0].str()
                     refused = self.auth_error is not None
+                if stop is not None and stop.is_set():
+                    raise Interrupted("stopped by a signal while waiting for the Kafka broker "
+                                      f"({detail}); nothing read, nothing committed") from exc
                 if refused or time.monotonic() >= deadline:
                     raise BrokerUnreachable(
                         f"cannot reach the Kafka broker ({detail}) within {timeout:.0f} s "
@@ -395,48 +361,15 @@ class KafkaSource:
         if not next_offsets:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
-        delay = 0.5
-        deadline = time.monotonic() + self.commit_timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._commit_before(offsets, deadline)
-                with self._state:
-                    self.committed_next.update(next_offsets)
-                self.watch.committed(next_offsets)
-                return
-            except KafkaException as exc:
-                if exc.args[0].code() in REBALANCED:
-                    log.info("offset commit refused by a rebalance (%s): the partitions' new "
-                             "owner reads from the last commit and the ledger skips what is "
-                             "written", exc.args[0].str())
-                    return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise BrokerUnreachable(
-                        f"could not commit offsets within {self.commit_timeout:.0f} s "
-                        f"(--broker-timeout; {attempt} attempts, last: {exc.args[0].str()}); "
-                        "outputs are safe and the ledger skips them when the broker "
-                        "redelivers") from exc
-                if attempt == 1:
-                    log.warning("offset commit failed (%s); retrying for up to %.0f s "
-                                "(--broker-timeout)", exc.args[0].str(), left)
-                time.sleep(min(delay, left))
-                delay = min(delay * 2, 10)
-
-    def _commit_before(self, offsets: list[TopicPartition], deadline: float) -> None:
-        """A synchronous commit that gives up at the deadline: librdkafka's own waits without
-        bound while no broker answers, which would let a cron run hang past --broker-timeout."""
-        done = self._committer.submit(offsets)
         try:
-            done.result(timeout=max(0.0, deadline - time.monotonic()))
-        except FutureTimeout:
-            self.commit_stuck = True
-            raise BrokerUnreachable(
-                f"offset commit got no answer from the broker within {self.commit_timeout:.0f} s "
-                "(--broker-timeout); outputs are safe and the ledger skips them when the broker "
-                "redelivers") from None
+            self._committer.commit(offsets, self.commit_timeout)
+        except Rebalanced as exc:
+            log.info("offset commit refused by a rebalance (%s): the partitions' new owner reads "
+                     "from the last commit and the ledger skips what is written", exc)
+            return
+        with self._state:
+            self.committed_next.update(next_offsets)
+        self.watch.committed(next_offsets)
 
     def _owned(self) -> set[tuple[str, int]]:
         with self._state:
@@ -497,7 +430,7 @@ class KafkaSource:
             self.consumer.close()
 
     def close(self) -> None:
-        if self.commit_stuck:
+        if self._committer.stuck:
             # close() would wait behind the stuck commit: close in the background instead, so a
             # broker that comes back sees this member leave rather than hold its partitions.
             log.warning("closing the consumer in the background: a commit is still waiting for "

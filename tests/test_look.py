@@ -325,8 +325,8 @@ def test_cli_show_prints_the_png_path(made_output, tmp_path):
 
 def test_cli_show_unknown_id_fails_clearly(made_output):
     result = CliRunner().invoke(main, ["show", "424242", "--output-dir", str(made_output)])
-    assert result.exit_code != 0
-    assert "diaSourceId 424242 is in no CSV" in result.output
+    assert result.exit_code == 2  # a command line naming nothing: the documented status
+    assert "error: diaSourceId 424242 is in no CSV" in result.output
 
 
 def test_cli_report_prints_index_path(real_output, tmp_path):

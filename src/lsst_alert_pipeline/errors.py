@@ -72,6 +72,12 @@ class QueryError(PipelineError):
     exit_code = exitcodes.CONFIG_ERROR
 
 
+class NotFound(PipelineError, LookupError):  # noqa: N818
+    """What the command line named (an alert, a night) is not in the collection."""
+
+    exit_code = exitcodes.CONFIG_ERROR
+
+
 class MergeError(PipelineError):
     """The merge was refused and nothing was changed (the message says why)."""
 

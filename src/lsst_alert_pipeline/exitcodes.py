@@ -23,3 +23,9 @@ MEANING = {
     RETENTION_LOSS: "alerts lost to the broker's retention",
     RETENTION_FAILED: "the run succeeded, retention (cleanup) failed",
 }
+
+
+def listing(exclude: tuple[int, ...] = ()) -> str:
+    """'0 success, 1 internal error, ...': the statuses and their meanings, for --help."""
+    return ", ".join(f"{code} {meaning}" for code, meaning in MEANING.items()
+                     if code not in exclude)

@@ -15,10 +15,12 @@ handler in place before then (README, "Exit statuses": 4).
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
 from .. import __version__
+from ..errors import PipelineError
 from ..pipeline.memory import keep_batch_buffers
 
 keep_batch_buffers()  # a command-line process: before any command's import loads polars
@@ -49,7 +51,15 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A group whose commands are imported on first use."""
+    """A group whose commands are imported on first use, and report a failure they can name
+    one way: one line on stderr, the error's documented exit status (errors.py)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PipelineError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         eager = super().list_commands(ctx)

@@ -23,12 +23,9 @@ def show(dia_source_id: int, output_dir: Path, out: Path | None) -> None:
     Example:
       lsst-alerts show 170094456480989258 --output-dir lsst_alerts
     """
-    from ..look import AlertNotFound, render_preview
+    from ..look import render_preview
 
-    try:
-        click.echo(render_preview(output_dir, dia_source_id, out))
-    except AlertNotFound as exc:
-        raise click.ClickException(str(exc)) from exc
+    click.echo(render_preview(output_dir, dia_source_id, out))
 
 
 @click.command()
@@ -47,14 +44,11 @@ def report(date: str | None, output_dir: Path, out: Path | None, max_alerts: int
     Example:
       lsst-alerts report --date 20260305 --output-dir lsst_alerts
     """
-    from ..look import NightNotFound, write_report
+    from ..look import write_report
 
     if date is not None and not (len(date) == 8 and date.isdigit()):
         raise click.BadParameter(f"{date!r} is not YYYYMMDD", param_hint="--date")
-    try:
-        click.echo(write_report(output_dir, date, out, max_alerts))
-    except NightNotFound as exc:
-        raise click.ClickException(str(exc)) from exc
+    click.echo(write_report(output_dir, date, out, max_alerts))
 
 
 @click.command()

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..decode.times import utc_of_mjd
+from ..errors import NotFound
 from ..sinks.csv import csv_name, night_parts, part_of
 
 CUTOUT_KINDS = ("science", "template", "difference")
 
 
-class AlertNotFound(LookupError):  # noqa: N818
+class AlertNotFound(NotFound):
     """No CSV row in the output directory has this diaSourceId."""
 
 
-class NightNotFound(LookupError):  # noqa: N818
+class NightNotFound(NotFound):
     """No CSV file for the asked night (or no CSV at all)."""
 
 

@@ -20,7 +20,7 @@ from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 
 from .conftest import real_files
 
-# The locus properties ANTARES maintains itself (DESIGN.md, ANTARES facts; the keys
+# The locus properties ANTARES maintains itself (docs/antares.md; the keys
 # DevKitLocus.model_post_init lists as ANTARES's internal ones).
 ANTARES_LOCUS_PROPERTIES = {
     "num_alerts", "num_mag_values", "survey",

@@ -1,6 +1,6 @@
 """What ANTARES publishes is a locus, not an alert: the relay sends exactly that shape, parsed by
 antares-client's own parser, and the consumer fills the CSV from the filter's extfilter_*
-properties alone (DESIGN.md, ANTARES facts)."""
+properties alone (docs/antares.md)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ batches by time as well as count, and keeps the consumer in its group while a ba
 
 A member that does not poll within `max.poll.interval.ms` (300 s by default) is evicted by the
 group and its batch is redelivered, forever if every batch is that slow (a remote cutout API
-at 100-200 ms a request; DESIGN.md, ANTARES facts). Two things prevent it:
+one request per cutout; docs/antares.md). Two things prevent it:
 - batches are sized by time: the count of the next batch is what the measured write rate
   delivers in `batch_seconds` (never more than `batch_size`), so a batch stays a small
   fraction of the poll interval whatever the cutout API costs;

@@ -1,7 +1,7 @@
 """History rows (prvDiaSources, prvDiaForcedSources) kept as columns and Avro-encoded in one pass.
 
 Why: a variable star's alert carries 300-400 previous DIASources of ~100 fields each, and fastavro
-spends ~20 ms writing one such alert (DESIGN.md, performance facts). The Avro binary encoding of a
+spends tens of ms writing one such alert (bench/bench_decode.py measures the encoders). The Avro binary encoding of a
 record is the concatenation of its fields' encodings, so a table of rows is one byte matrix whose
 columns are the fields: fixed-width fields (float, double, boolean) are numpy views, variable-width
 ones (zigzag varints, strings) carry a mask of used bytes. The tests check byte equality with

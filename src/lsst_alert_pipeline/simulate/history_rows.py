@@ -1,11 +1,11 @@
 """History rows (prvDiaSources, prvDiaForcedSources) kept as columns and Avro-encoded in one pass.
 
 Why: a variable star's alert carries 300-400 previous DIASources of ~100 fields each, and fastavro
-spends tens of ms writing one such alert (bench/bench_decode.py measures the encoders). The Avro binary encoding of a
-record is the concatenation of its fields' encodings, so a table of rows is one byte matrix whose
-columns are the fields: fixed-width fields (float, double, boolean) are numpy views, variable-width
-ones (zigzag varints, strings) carry a mask of used bytes. The tests check byte equality with
-fastavro, which stays the reference encoder for everything else.
+spends tens of ms writing one such alert (bench/bench_decode.py measures the encoders). The Avro
+binary encoding of a record is the concatenation of its fields' encodings, so a table of rows is
+one byte matrix whose columns are the fields: fixed-width fields (float, double, boolean) are numpy
+views, variable-width ones (zigzag varints, strings) carry a mask of used bytes. The tests check
+byte equality with fastavro, which stays the reference encoder for everything else.
 """
 
 from __future__ import annotations

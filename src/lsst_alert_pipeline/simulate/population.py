@@ -1,9 +1,10 @@
 """The simulated sky: what causes an alert (a transient, a variable star or a solar-system body),
 and its measurements at each visit of the night and of the months before.
 
-Values follow Rubin's conventions (docs/formats.md): one Chilean night crossing UTC midnight, fluxes in nJy with
-psfFluxErr = |psfFlux| / snr for every DIASource, histories from none (new transients) to 400
-rows (variable stars). Every draw comes from the caller's numpy Generator, so a seed repeats.
+Values follow Rubin's conventions (docs/formats.md): one Chilean night crossing UTC midnight,
+fluxes in nJy with psfFluxErr = |psfFlux| / snr for every DIASource, histories from none (new
+transients) to 400 rows (variable stars). Every draw comes from the caller's numpy Generator, so a
+seed repeats.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from .solar_system import SolarSystemBody, draw_body, ecliptic_to_equatorial
 
 FloatArray = npt.NDArray[np.float64]
 
-# One Chilean night: ~23:00 UTC to ~10:00 UTC, dayObs 2026-03-05 (docs/formats.md, dayObs; fink-broker #1152).
+# One Chilean night: ~23:00 UTC to ~10:00 UTC, dayObs 2026-03-05 (docs/formats.md, dayObs;
+# fink-broker #1152).
 NIGHT_START_MJD = 61104.96
 NIGHT_END_MJD = 61105.42
 BANDS = np.array(list("ugrizy"), dtype=object)

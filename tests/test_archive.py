@@ -370,16 +370,28 @@ def test_compact_beside_a_running_consumer_never_shows_an_alert_twice_or_not_at_
         (120, 120)]
 
 
-def test_cleanup_removes_old_archive_files_and_their_ledger_entries(tmp_path: Path) -> None:
+def test_cleanup_removes_a_retired_nights_archive_files_and_their_ledger_entries(
+        tmp_path: Path) -> None:
     write_files(tmp_path / "in", simulated_payloads(8, seed=13))
     out = tmp_path / "out"
     consume_files(tmp_path / "in", out, batch_size=4)
-    old = sorted(out.glob("archive/*/*.parquet"))[0]
-    long_ago = time.time() - 90 * 86400
-    os.utime(old, (long_ago, long_ago))
-    report = cleanup(out, 30)
-    assert any(name.startswith("archive/") for name in report.removed) and not old.exists()
-    assert run_query(out, "SELECT count(*) FROM alerts").rows == [(4,)]
+    files = sorted(out.glob("archive/*/*.parquet"))
+    assert len(files) == 2
+    kept = cleanup(out, 30, tonight="20260310")  # the simulated night is 5 nights old: kept
+    assert not kept.removed
+    assert run_query(out, "SELECT count(*) FROM alerts").rows == [(8,)]
+    long_ago = time.time() - 45 * 86400  # and nothing of it written for 45 days
+    for path in out.rglob("*"):
+        if path.is_file() and path.parent.name != "state":
+            os.utime(path, (long_ago, long_ago))
+    report = cleanup(out, 30, tonight="20260420")  # 46 nights old: retired
+    assert sum(name.startswith("archive/") for name in report.removed) == 2
+    assert not any(path.exists() for path in files) and not list(out.glob("archive/*"))
+    from lsst_alert_pipeline.pipeline.ledger import Ledger
+
+    ledger = Ledger(out / "state" / "ledger.sqlite")
+    assert ledger.archive_files() == {}
+    ledger.close()
 
 
 def test_nightly_report_links_each_object_to_its_light_curve_from_the_archive(

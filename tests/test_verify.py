@@ -22,7 +22,7 @@ def test_verify_finds_a_deleted_file_and_repair_lets_a_replay_refill_it(tmp_path
     assert consume_files(root, tmp_path / "alerts").alerts_written == 30
     clean = CliRunner().invoke(main, ["verify", "--output-dir", str(root)])
     assert clean.exit_code == 0, clean.output
-    assert clean.output.splitlines()[1].split() == ["20260305", "30", "30", "0"]
+    assert clean.output.splitlines()[1].split() == ["20260305", "30", "30", "0", "0"]
     row = csv_rows(root)[3]
     (root / row["science_cutout_path"]).write_bytes(b"not a FITS file")
     (root / row["template_cutout_path"]).unlink()

@@ -60,10 +60,10 @@ def verify(ctx: click.Context, repair: bool, as_json: bool, **params: Any) -> No
 
 def say(report: VerifyReport) -> None:
     """The report as tables and sentences."""
-    click.echo(f"{'night':<10} {'in ledger':>10} {'whole':>10} {'problems':>9}")
+    click.echo(f"{'night':<10} {'in ledger':>10} {'whole':>10} {'retired':>10} {'problems':>9}")
     for check in report.nights.values():
         click.echo(f"{check.night:<10} {check.in_ledger:>10,} {check.whole:>10,} "
-                   f"{len(check.problems):>9,}")
+                   f"{check.retired:>10,} {len(check.problems):>9,}")
     for check in report.nights.values():
         for problem in check.problems:
             click.echo(f"  {check.night}: {problem}")

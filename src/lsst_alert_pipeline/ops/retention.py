@@ -1,10 +1,18 @@
-"""Retention: delete CSV files, cutouts, dead letters and archive files older than N days, and
-nothing else.
+"""Retention: retire whole nights older than N days, and dead letters by age; nothing else.
 
-Never today's files, never a file outside the output directory (symbolic links are not
-followed, and a path that resolves elsewhere is left alone), never while a consumer writes. The
-scale-out members' layouts (members/NAME/) get the same treatment, each under its own lock: a
-member that is running is skipped and named.
+A night (its dayObs) is retired when it is more than N nights ago AND none of its files was
+written in the last N days (a night replayed today stays N days, like any other). It goes as a
+whole: its CSV files, its alerts' cutouts, its archive
+partition, its report and its alerts' previews. The ledger records it as retired first (in one
+transaction with forgetting its CSV files and unlisting its archive files), then its files are
+deleted; a crash in between leaves files of a retired night, which the next cleanup deletes.
+Its alerts stay known to the ledger, so a replay does not revive them, and `verify` and
+`status` count them as retired: never broken, never whole (docs/operations.md, Retention).
+
+Never tonight, never a file outside the output directory (symbolic links are not followed, and
+a path that resolves elsewhere is left alone), never while a consumer writes. The scale-out
+members' layouts (members/NAME/) get the same treatment, each under its own lock: a member that
+is running is skipped and named.
 """
 
 from __future__ import annotations
@@ -12,19 +20,22 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..decode.times import day_obs, mjd_of_utc
 from ..pipeline.outputdir import AlreadyRunning, OutputDir
+from .status import current_day_obs
 
-PATTERNS = (("data", "lsst_alerts_*.csv"), ("cutouts", "*.fits"), ("deadletter", "*"),
-            ("archive", "dayObs=*/*.parquet"))
-# How the summary names each folder's files, in PATTERNS' order.
-KINDS = {"data": "CSV file", "cutouts": "cutout", "deadletter": "dead-letter file",
-         "archive": "archive file"}
-# The night (dayObs) a CSV file or an archive partition is named by.
-NIGHT = re.compile(r"(?:lsst_alerts_|dayObs=)(\d{8})")
+# How the summary names each kind of file, in the order it lists them.
+KINDS = {"data": "CSV file", "cutouts": "cutout", "archive": "archive file",
+         "previews": "preview", "reports": "report file", "deadletter": "dead-letter file"}
+CSV_NIGHT = re.compile(r"^lsst_alerts_(\d{8})(?:\.\d+)?\.csv$")
+ARCHIVE_NIGHT = re.compile(r"^dayObs=(\d{4})-(\d{2})-(\d{2})$")
+CUTOUT_STAMP = re.compile(r"_(\d{8})_(\d{6})\.fits$")  # the observation's UTC time
+REPORT_NIGHT = re.compile(r"^(\d{8})$")
 
 
 @dataclass
@@ -36,9 +47,8 @@ class CleanupReport:
     kept_recent: int = 0
     skipped_links: int = 0
     busy_members: list[str] = field(default_factory=list)
-    # kind (a PATTERNS folder) -> [files, bytes]
-    by_kind: dict[str, list[int]] = field(default_factory=dict)
-    nights: set[str] = field(default_factory=set)
+    by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [files, bytes]
+    nights: set[str] = field(default_factory=set)  # nights retired (or that would be)
 
     def add(self, kind: str, name: str, size: int) -> None:
         self.removed.append(name)
@@ -46,8 +56,6 @@ class CleanupReport:
         files_bytes = self.by_kind.setdefault(kind, [0, 0])
         files_bytes[0] += 1
         files_bytes[1] += size
-        if kind in ("data", "archive") and (night := NIGHT.search(name)):
-            self.nights.add(night.group(1))
 
     def line(self, dry_run: bool) -> str:
         """One line however many files: a cron log gets the totals, not a list."""
@@ -58,8 +66,9 @@ class CleanupReport:
         nights = sorted(self.nights)
         span = ""
         if nights:
-            span = (f"; nights {nights[0]}" + (f" to {nights[-1]}" if len(nights) > 1 else "")
-                    + f" ({len(nights):,})")
+            retired = "would retire" if dry_run else "retired"
+            span = (f"; {retired} nights {nights[0]}"
+                    + (f" to {nights[-1]}" if len(nights) > 1 else "") + f" ({len(nights):,})")
         busy = (f"; members still running, not cleaned: {', '.join(self.busy_members)}"
                 if self.busy_members else "")
         return (f"{verb} {len(self.removed):,} files ({self.freed_bytes / 1e6:,.1f} MB)"
@@ -67,70 +76,139 @@ class CleanupReport:
                 f"skipped {self.skipped_links:,} links{busy}")
 
 
-def _start_of_today() -> float:
-    today = dt.datetime.combine(dt.date.today(), dt.time())
-    return today.timestamp()
+def oldest_kept_night(days: int, tonight: str | None = None) -> str:
+    """The first night retention keeps: tonight and the `days - 1` nights before it."""
+    tonight = tonight or current_day_obs()
+    first = dt.datetime.strptime(tonight, "%Y%m%d") - dt.timedelta(days=days - 1)
+    return first.strftime("%Y%m%d")
 
 
-def old_files(output: OutputDir, days: float, report: CleanupReport,
-              now: float | None = None) -> list[Path]:
-    """The files of one layout retention would delete (what it leaves is counted in report)."""
-    now = time.time() if now is None else now
-    cutoff = min(now - days * 86400, _start_of_today())
-    chosen = []
-    root = output.root
-    for folder, pattern in PATTERNS:
-        base = root / folder
-        if base.is_symlink() or not base.is_dir():
-            continue
-        for path in sorted(base.glob(pattern)):
-            if path.is_symlink():
-                report.skipped_links += 1
-                continue
-            if not path.is_file() or not path.resolve().is_relative_to(base.resolve()):
-                continue
-            if path.stat().st_mtime >= cutoff:
-                report.kept_recent += 1
-                continue
-            chosen.append(path)
-    return chosen
+def night_of(kind: str, path: Path, night_by_alert: dict[str, str]) -> str | None:
+    """The night a file belongs to, from its name (None: not a night's file)."""
+    name = path.name
+    if kind == "data" and (match := CSV_NIGHT.match(name)):
+        return match.group(1)
+    if kind == "archive" and (match := ARCHIVE_NIGHT.match(path.parent.name)):
+        return "".join(match.groups())
+    if kind == "cutouts" and (match := CUTOUT_STAMP.search(name)):
+        if match.group(1) == "00000000":  # an observation without a time: its row's night
+            return night_by_alert.get(name.split("_", 1)[0])
+        moment = dt.datetime.strptime("".join(match.groups()), "%Y%m%d%H%M%S")
+        return day_obs(mjd_of_utc(moment.replace(tzinfo=dt.UTC)))
+    if kind == "previews" and path.suffix == ".png":
+        return night_by_alert.get(path.stem)
+    if kind == "reports":  # reports/<night>/...
+        parts = path.parts
+        folder = parts[len(parts) - 1 - parts[::-1].index("reports") + 1]
+        if (match := REPORT_NIGHT.match(folder)) and folder != name:
+            return match.group(1)
+    return None
 
 
-def cleanup(output_dir: Path, days: float, dry_run: bool = False) -> CleanupReport:
-    """Delete what is older than `days` at the root and in every member's layout, each under
-    its lock (the root's first: a consumer at the root stops the whole cleanup)."""
+def _files(output: OutputDir, kind: str) -> list[Path]:
+    base = output.root / kind
+    if base.is_symlink() or not base.is_dir():
+        return []
+    pattern = {"data": "lsst_alerts_*.csv", "cutouts": "*.fits", "archive": "dayObs=*/*.parquet",
+               "previews": "*.png", "reports": "*/**/*", "deadletter": "*"}[kind]
+    return sorted(base.glob(pattern))
+
+
+def _night_by_alert(output: OutputDir) -> dict[str, str]:
+    """diaSourceId -> the night of the CSV file the ledger vouches for it in."""
+    if output.ledger is None:
+        return {}
+    prefix = output.csv_key("")
+    rows = output.ledger.db.execute("SELECT dia_source_id, csv_file FROM alerts "
+                                    "WHERE csv_file LIKE ?", (prefix + "%",))
+    found = {}
+    for dia_source_id, csv_file in rows:
+        if match := CSV_NIGHT.match(csv_file.rsplit("/", 1)[-1]):
+            found[dia_source_id] = match.group(1)
+    return found
+
+
+def cleanup(output_dir: Path, days: int, dry_run: bool = False,
+            tonight: str | None = None) -> CleanupReport:
+    """Retire the nights before the last `days` at the root and in every member's layout, and
+    dead letters older than `days`, each layout under its lock (the root's first: a consumer at
+    the root stops the whole cleanup)."""
     if days < 1:
         raise ValueError("retention must be at least 1 day")
     report = CleanupReport()
+    keep_from = oldest_kept_night(days, tonight)
     with OutputDir(output_dir) as output:
-        _clean(output, days, dry_run, report, output.root)
+        _clean(output, keep_from, days, dry_run, report, output.root)
         members = output.root / "members"
         for folder in sorted(members.glob("*")) if not members.is_symlink() else []:
             if folder.is_symlink() or not folder.is_dir():
                 continue
             try:
                 with OutputDir(output_dir, folder.name) as member:
-                    _clean(member, days, dry_run, report, output.root)
+                    _clean(member, keep_from, days, dry_run, report, output.root)
             except AlreadyRunning:
                 report.busy_members.append(folder.name)
     return report
 
 
-def _clean(output: OutputDir, days: float, dry_run: bool, report: CleanupReport,
+def _clean(output: OutputDir, keep_from: str, days: int, dry_run: bool, report: CleanupReport,
            root: Path) -> None:
-    chosen = old_files(output, days, report)
-    archived = [path for path in chosen if path.parent.parent == output.archive]
-    if archived and not dry_run and output.ledger is not None:
-        # Unlisted first: `query` reads the ledger's list, so it never opens a deleted file.
-        with output.ledger.archive_transaction() as db:
-            output.ledger.replace_archive_files(
-                db, [output.ledger_key(path) for path in archived], [])
-    for path in chosen:
+    night_by_alert = _night_by_alert(output)
+    retired = (set(output.ledger.retired_nights(output.output_name))
+               if output.ledger is not None else set())
+    chosen: list[tuple[str, Path, str | None]] = []
+    cutoff = time.time() - days * 86400
+    for kind in KINDS:
+        base = output.root / kind
+        for path in _files(output, kind):
+            if path.is_symlink():
+                report.skipped_links += 1
+                continue
+            if not path.is_file() or not path.resolve().is_relative_to(base.resolve()):
+                continue
+            night = None if kind == "deadletter" else night_of(kind, path, night_by_alert)
+            if night is None and kind != "deadletter":
+                continue  # not a night's file: retention leaves it
+            old = (path.stat().st_mtime < cutoff if night is None
+                   else night < keep_from or night in retired)
+            if not old:
+                report.kept_recent += 1
+                continue
+            chosen.append((kind, path, night))
+    # A night goes whole or not at all: kept while any of its files is recent.
+    written = {night: max(path.stat().st_mtime for _, path, n in chosen if n == night)
+               for night in {n for _, _, n in chosen if n is not None}}
+    recent = {night for night, when in written.items()
+              if when >= cutoff and night not in retired}
+    if recent:
+        report.kept_recent += sum(1 for _, _, night in chosen if night in recent)
+        chosen = [item for item in chosen if item[2] not in recent]
+    nights = {night for _, _, night in chosen if night is not None and night not in retired}
+    report.nights |= {night for _, _, night in chosen if night is not None}
+    if not dry_run and output.ledger is not None and nights:
+        _retire(output, sorted(nights), night_by_alert,
+                [path for kind, path, _ in chosen if kind == "archive"])
+    for kind, path, _ in chosen:
         size = path.stat().st_size
         if not dry_run:
             os.unlink(path)
-            if path.parent == output.data and output.ledger is not None:
-                output.ledger.forget_csv(output.csv_key(path.name))
-            if path in archived and not any(path.parent.iterdir()):
+            if kind == "archive" and not any(path.parent.iterdir()):
                 path.parent.rmdir()  # the night's partition folder, now empty
-        report.add(path.relative_to(output.root).parts[0], str(path.relative_to(root)), size)
+            if kind == "reports" and not any(path.parent.iterdir()):
+                shutil.rmtree(path.parent, ignore_errors=True)
+        report.add(kind, str(path.relative_to(root)), size)
+
+
+def _retire(output: OutputDir, nights: list[str], night_by_alert: dict[str, str],
+            archived: list[Path]) -> None:
+    """Record the nights retired, in one transaction with what the ledger stops vouching for:
+    their CSV files' lengths, their archive files, their cutouts missing for now."""
+    assert output.ledger is not None
+    csv_keys = [key for key in output.ledger.csv_lengths()
+                if key.startswith(output.csv_key("")) and
+                (match := CSV_NIGHT.match(key.rsplit("/", 1)[-1])) and match.group(1) in nights]
+    alerts = {night: [i for i, n in night_by_alert.items() if n == night] for night in nights}
+    output.ledger.retire_nights(
+        output.output_name, {night: len(ids) for night, ids in alerts.items()}, csv_keys,
+        [output.ledger_key(path) for path in archived],
+        [i for ids in alerts.values() for i in ids])

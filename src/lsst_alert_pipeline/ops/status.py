@@ -55,7 +55,8 @@ def folder_bytes(folder: Path) -> tuple[int, int]:
 def _ledger_facts(ledger: Path) -> dict[str, Any]:
     facts: dict[str, Any] = {"last_run": None, "deadlettered": 0, "lost_to_retention": 0,
                              "retention_losses": [],
-                             "alerts_in_ledger": 0, "missing_cutouts": [], "merged_through": {}}
+                             "alerts_in_ledger": 0, "missing_cutouts": [], "merged_through": {},
+                             "retired_nights": {}}
     if not ledger.exists():
         return facts
     db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
@@ -82,6 +83,10 @@ def _ledger_facts(ledger: Path) -> dict[str, Any]:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         if "merged_through" in tables:
             facts["merged_through"] = dict(db.execute("SELECT name, length FROM merged_through"))
+        if "retired_nights" in tables:  # nights retention retired whole, with their alerts
+            facts["retired_nights"] = dict(db.execute(
+                "SELECT day_obs, SUM(alerts) FROM retired_nights GROUP BY day_obs "
+                "ORDER BY day_obs"))
     finally:
         db.close()
     return facts
@@ -161,6 +166,10 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
     run = facts["last_run"]
     lines.append("last run: " + ("none" if run is None else
                                  f"{run['started']} -> {run['outcome']} (exit {run['exit_code']})"))
+    if retired := facts["retired_nights"]:
+        nights = sorted(retired)
+        lines.append(f"retired by retention: {len(nights):,} nights ({nights[0]} to {nights[-1]}),"
+                     f" {sum(retired.values()):,} alerts (known, never rewritten)")
     lines.append(f"dead letters: {facts['deadlettered']:,}; lost to retention: "
                  f"{facts['lost_to_retention']:,}")
     losses = facts["retention_losses"]

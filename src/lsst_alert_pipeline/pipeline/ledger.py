@@ -231,6 +231,30 @@ class Ledger:
             db.execute("DELETE FROM csv_files WHERE name = ?", (name,))
             db.execute("DELETE FROM merged_through WHERE name = ?", (name,))
 
+    def retire_nights(self, output: str, alerts: dict[str, int], csv_files: Iterable[str],
+                      archive_files: Iterable[str], alert_ids: Iterable[str]) -> None:
+        """Retention retires these nights of `output` (night -> its alerts): in one transaction,
+        record them and stop vouching for their CSV files, archive files and missing cutouts.
+        Their alerts stay known, so a replay does not write them again."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO retired_nights VALUES (?, ?, ?, ?)",
+                           [(output, night, count, now) for night, count in alerts.items()])
+            names = [(name,) for name in csv_files]
+            db.executemany("DELETE FROM csv_files WHERE name = ?", names)
+            db.executemany("DELETE FROM merged_through WHERE name = ?", names)
+            db.executemany("DELETE FROM archive_files WHERE name = ?",
+                           [(name,) for name in archive_files])
+            db.executemany("DELETE FROM missing_cutouts WHERE dia_source_id = ?",
+                           [(dia_source_id,) for dia_source_id in alert_ids])
+
+    def retired_nights(self, output: str | None = "") -> dict[str, int]:
+        """The nights retention retired (of one output; None: of all), with their alerts."""
+        where, args = ("WHERE output = ?", (output,)) if output is not None else ("", ())
+        rows = self.db.execute(f"SELECT day_obs, SUM(alerts) FROM retired_nights {where} "
+                               "GROUP BY day_obs ORDER BY day_obs", args)
+        return {night: int(count) for night, count in rows}
+
     def homes(self, dia_source_ids: Iterable[str]) -> dict[str, str]:
         """The CSV file (path from the ledger's root) each of these alerts is vouched for in."""
         ids = list(dia_source_ids)

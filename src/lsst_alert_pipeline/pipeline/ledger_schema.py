@@ -89,9 +89,19 @@ def _statements(script: str) -> Callable[[sqlite3.Connection], None]:
 
 # The schema's history: MIGRATIONS[n - 1] takes a ledger from version n - 1 to n (PRAGMA
 # user_version). Append, never edit: a ledger of any release is brought forward step by step.
+# Version 3: nights retention retired as a whole (their alerts stay known: never revived).
+RETIRED_NIGHTS = """
+CREATE TABLE IF NOT EXISTS retired_nights (
+    output TEXT NOT NULL,  -- '' for the root, 'members/NAME' for a member
+    day_obs TEXT NOT NULL, alerts INTEGER NOT NULL, retired_at REAL NOT NULL,
+    PRIMARY KEY (output, day_obs)
+)
+"""
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _statements(SCHEMA_V1),
     _add_offset_group,
+    _statements(RETIRED_NIGHTS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -112,7 +112,13 @@ def _coerce(name: str, value: Any) -> Any:
                 return False
             raise ValueError("expected true or false")
         if "int" in str(kind):
-            number = int(value)
+            # int() would round 1.5 down to 1 and read True as 1: a count must be written whole.
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected a whole number")
+            try:
+                number = int(value)
+            except ValueError:
+                raise ValueError("expected a whole number") from None
             if number < 0:
                 raise ValueError("must not be negative")
             return number
@@ -249,7 +255,52 @@ def apply_preset(settings: Settings) -> None:
     settings.topics = [t if t.startswith(prefix) else prefix + t for t in settings.topics]
 
 
+def _validate_output_dir(path: Path) -> None:
+    """output_dir must be a folder or a path where one can be made: no file on its way."""
+    for place in (path, *path.parents):
+        if place.is_dir():
+            return
+        if place.exists():
+            where = "is a file" if place == path else f"lies under {str(place)!r}, a file"
+            raise ConfigurationError(
+                f"output_dir = {str(path)!r} {where}: name a folder (created if missing)")
+
+
+def _validate_schema(value: str) -> None:
+    """schema must be a version lsst-alert-packet bundles (e.g. 9.0) or an Avro record schema
+    file (.avsc); ForcedSchema reads it at the start of the run."""
+    accepted = "a bundled version such as 9.0 or 11.1, or an .avsc file of an Avro record"
+    version = re.fullmatch(r"(\d+)\.(\d+)", value)
+    if version:
+        from lsst.alert.packet.schema import get_schema_path
+
+        major, minor = int(version[1]), int(version[2])
+        if not Path(get_schema_path(major, minor), f"lsst.v{major}_{minor}.alert.avsc").is_file():
+            raise ConfigurationError(
+                f"schema = {value!r}: lsst-alert-packet bundles no schema {value}; use {accepted}")
+        return
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise ConfigurationError(f"schema = {value!r} is a folder; use {accepted}")
+    if not path.is_file():
+        raise ConfigurationError(f"schema = {value!r}: no such file; use {accepted}")
+    import fastavro
+
+    try:
+        parsed = fastavro.schema.load_schema(str(path))
+    except Exception as exc:  # fastavro raises JSON, parse and unknown-type errors alike
+        raise ConfigurationError(
+            f"schema = {value!r} is not an Avro schema ({type(exc).__name__}: {exc}); "
+            f"use {accepted}") from exc
+    if not (isinstance(parsed, dict) and parsed.get("type") == "record"):
+        raise ConfigurationError(
+            f"schema = {value!r} is an Avro schema but not of a record; use {accepted}")
+
+
 def validate(settings: Settings, require_source: bool = True) -> None:
+    _validate_output_dir(settings.output_dir)
+    if settings.schema is not None:
+        _validate_schema(settings.schema)
     if settings.reset_offsets is not None:
         from .sources.offsets import parse_reset
 

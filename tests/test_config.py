@@ -238,3 +238,53 @@ def test_whole_numbers_are_still_read_from_every_layer() -> None:
     with pytest.raises(ConfigurationError, match="expected a whole number"):
         config.load(environ={}, flags={"from_paths": ["x"], "max_messages": True})
 
+
+# --- the Schema Registry's credentials, by the rules of Confluent's clients (issue 29.5) ----
+
+REGISTRY = "http://registry:8081"
+
+
+@pytest.mark.parametrize("kafka, credentials", [
+    ({"schema.registry.url": "http://u:p%40ss@registry:8081"}, ("u", "p@ss")),
+    ({"schema.registry.url": REGISTRY, "basic.auth.user.info": "u:p:ss"}, ("u", "p:ss")),
+    ({"schema.registry.url": "http://a:b@registry:8081", "basic.auth.user.info": "u:p",
+      "basic.auth.credentials.source": "USER_INFO"}, ("u", "p")),
+    ({"schema.registry.url": "http://a:b@registry:8081", "basic.auth.user.info": "u:p",
+      "basic.auth.credentials.source": "url"}, ("a", "b")),
+    ({"schema.registry.url": REGISTRY, "sasl.username": "k", "sasl.password": "s",
+      "basic.auth.credentials.source": "SASL_INHERIT"}, ("k", "s")),
+    ({"schema.registry.url": "http://user-only@registry:8081"}, None),
+    ({"schema.registry.url": REGISTRY}, None),
+])
+def test_registry_credentials_follow_confluents_rules(kafka: dict[str, str],
+                                                      credentials: tuple[str, str] | None
+                                                      ) -> None:
+    settings = config.load(environ={}, flags={"from_paths": ["x"], "kafka": kafka})
+    assert config.registry_credentials(settings.kafka) == credentials
+    from lsst_alert_pipeline.decode.schemas import split_credentials
+
+    bare, header = split_credentials(settings.schema_registry_url or "")
+    assert bare == REGISTRY
+    assert (header is None) == (credentials is None)
+
+
+@pytest.mark.parametrize("kafka, message", [
+    ({"schema.registry.url": "http://a:b@registry:8081", "basic.auth.user.info": "u:p"},
+     "basic.auth.user.info is set and schema.registry.url carries user:password too"),
+    ({"schema.registry.url": REGISTRY, "basic.auth.user.info": "no-colon-secret"},
+     "basic.auth.user.info must be 'user:password'"),
+    ({"schema.registry.url": REGISTRY, "basic.auth.credentials.source": "USER_INFO"},
+     "basic.auth.credentials.source = USER_INFO but basic.auth.user.info is not set"),
+    ({"schema.registry.url": REGISTRY, "basic.auth.credentials.source": "URL"},
+     "basic.auth.credentials.source = URL but schema.registry.url carries no user:password"),
+    ({"schema.registry.url": REGISTRY, "basic.auth.credentials.source": "KERBEROS"},
+     "basic.auth.credentials.source = 'KERBEROS' is unknown; choose one of: URL, USER_INFO"),
+    ({"schema.registry.url": "registry:8081"}, "schema.registry.url = 'registry:8081' is not"),
+])
+def test_registry_credential_mistakes_are_named_without_their_values(
+        kafka: dict[str, str], message: str, tmp_path: Path) -> None:
+    args = [arg for key, value in kafka.items() for arg in ("-X", f"{key}={value}")]
+    code, stderr = consume_with(tmp_path, "--output-dir", str(tmp_path / "out"), *args)
+    assert code == 2, stderr
+    assert message in stderr
+    assert "no-colon-secret" not in stderr and ":b@" not in stderr

@@ -154,3 +154,137 @@ def test_output_tag_is_read_from_an_edited_filter_file(tmp_path: Path) -> None:
     (tmp_path / "g.py").write_text("x = 1\n")
     with pytest.raises(ConfigurationError, match="sets no OUTPUT_TAG"):
         config.filter_output_tag(tmp_path / "g.py")
+
+
+# --- mistakes named as such at start-up (issue 29.7): exit 2, the key, the value, what works -
+
+def consume_with(tmp_path: Path, *args: str, toml: str | None = None,
+                 env: dict[str, str] | None = None) -> tuple[int, str]:
+    """`lsst-alerts consume` on an empty folder of alert files: (exit status, stderr)."""
+    incoming = tmp_path / "incoming"
+    incoming.mkdir(exist_ok=True)
+    extra: list[str] = []
+    if toml is not None:
+        (tmp_path / "settings.toml").write_text(toml)
+        extra = ["--config", str(tmp_path / "settings.toml")]
+    result = CliRunner(env=env).invoke(main, ["consume", "--from", str(incoming), *extra, *args])
+    return result.exit_code, result.stderr
+
+
+def test_an_output_dir_naming_a_file_is_a_configuration_error_naming_the_key(
+        tmp_path: Path) -> None:
+    afile = tmp_path / "not-a-folder"
+    afile.write_text("x")
+    code, stderr = consume_with(tmp_path, "--output-dir", str(afile))
+    assert code == 2, stderr
+    assert f"output_dir = '{afile}' is a file: name a folder" in stderr
+    code, stderr = consume_with(tmp_path, toml=f'output_dir = "{afile}/nightly"\n')
+    assert code == 2, stderr
+    assert f"output_dir = '{afile}/nightly' lies under '{afile}', a file" in stderr
+
+
+@pytest.mark.parametrize("what, message", [
+    ("folder", "is a folder; use a bundled version such as 9.0 or 11.1, or an .avsc file"),
+    ("text", "is not an Avro schema (SchemaRepositoryError: Failed to parse"),
+    ("json", "is not an Avro schema (SchemaParseException"),
+    ("string", "is an Avro schema but not of a record"),
+    ("missing", "no such file"),
+    ("version", "lsst-alert-packet bundles no schema 42.7"),
+])
+def test_a_schema_that_is_no_alert_schema_is_a_configuration_error_naming_the_key(
+        what: str, message: str, tmp_path: Path) -> None:
+    value = {"folder": tmp_path, "text": tmp_path / "notes.avsc", "json": tmp_path / "x.avsc",
+             "string": tmp_path / "s.avsc", "missing": tmp_path / "none.avsc",
+             "version": "42.7"}[what]
+    (tmp_path / "notes.avsc").write_text("these are notes, not a schema\n")
+    (tmp_path / "x.avsc").write_text('{"type": "record", "name": "x", "fields": "none"}')
+    (tmp_path / "s.avsc").write_text('"string"')
+    code, stderr = consume_with(tmp_path, "--output-dir", str(tmp_path / "out"),
+                                "--schema", str(value))
+    assert code == 2, stderr
+    assert f"schema = '{value}'" in stderr and message in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_bundled_version_and_an_alert_schema_file_are_accepted_as_schema(
+        tmp_path: Path) -> None:
+    from lsst_alert_pipeline.decode.schemas import bundled_schema
+
+    avsc = tmp_path / "alert.avsc"
+    avsc.write_text(json.dumps(bundled_schema("9.0")))
+    for value in ("9.0", str(avsc)):
+        assert config.load(environ={}, flags={"schema": value, "from_paths": ["x"]}).schema \
+            == value
+
+
+@pytest.mark.parametrize("where", ["toml", "environment"])
+def test_a_batch_size_that_is_not_a_whole_number_is_refused_not_rounded(
+        where: str, tmp_path: Path) -> None:
+    code, stderr = consume_with(
+        tmp_path, "--output-dir", str(tmp_path / "out"),
+        toml="batch_size = 1.5\n" if where == "toml" else None,
+        env={"LSST_ALERTS_BATCH_SIZE": "1.5"} if where == "environment" else None)
+    assert code == 2, stderr
+    assert "batch_size = " in stderr and "1.5" in stderr
+    assert "expected a whole number" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_whole_numbers_are_still_read_from_every_layer() -> None:
+    assert config.load(environ={"LSST_ALERTS_BATCH_SIZE": "250"},
+                       flags={"from_paths": ["x"]}).batch_size == 250
+    assert config.load(environ={}, flags={"from_paths": ["x"], "batch_size": 2.0}
+                       ).batch_size == 2
+    with pytest.raises(ConfigurationError, match="expected a whole number"):
+        config.load(environ={}, flags={"from_paths": ["x"], "max_messages": True})
+
+
+# --- the Schema Registry's credentials, by the rules of Confluent's clients (issue 29.5) ----
+
+REGISTRY = "http://registry:8081"
+
+
+@pytest.mark.parametrize("kafka, credentials", [
+    ({"schema.registry.url": "http://u:p%40ss@registry:8081"}, ("u", "p@ss")),
+    ({"schema.registry.url": REGISTRY, "basic.auth.user.info": "u:p:ss"}, ("u", "p:ss")),
+    ({"schema.registry.url": "http://a:b@registry:8081", "basic.auth.user.info": "u:p",
+      "basic.auth.credentials.source": "USER_INFO"}, ("u", "p")),
+    ({"schema.registry.url": "http://a:b@registry:8081", "basic.auth.user.info": "u:p",
+      "basic.auth.credentials.source": "url"}, ("a", "b")),
+    ({"schema.registry.url": REGISTRY, "sasl.username": "k", "sasl.password": "s",
+      "basic.auth.credentials.source": "SASL_INHERIT"}, ("k", "s")),
+    ({"schema.registry.url": "http://user-only@registry:8081"}, None),
+    ({"schema.registry.url": REGISTRY}, None),
+])
+def test_registry_credentials_follow_confluents_rules(kafka: dict[str, str],
+                                                      credentials: tuple[str, str] | None
+                                                      ) -> None:
+    settings = config.load(environ={}, flags={"from_paths": ["x"], "kafka": kafka})
+    assert config.registry_credentials(settings.kafka) == credentials
+    from lsst_alert_pipeline.decode.schemas import split_credentials
+
+    bare, header = split_credentials(settings.schema_registry_url or "")
+    assert bare == REGISTRY
+    assert (header is None) == (credentials is None)
+
+
+@pytest.mark.parametrize("kafka, message", [
+    ({"schema.registry.url": "http://a:b@registry:8081", "basic.auth.user.info": "u:p"},
+     "basic.auth.user.info is set and schema.registry.url carries user:password too"),
+    ({"schema.registry.url": REGISTRY, "basic.auth.user.info": "no-colon-secret"},
+     "basic.auth.user.info must be 'user:password'"),
+    ({"schema.registry.url": REGISTRY, "basic.auth.credentials.source": "USER_INFO"},
+     "basic.auth.credentials.source = USER_INFO but basic.auth.user.info is not set"),
+    ({"schema.registry.url": REGISTRY, "basic.auth.credentials.source": "URL"},
+     "basic.auth.credentials.source = URL but schema.registry.url carries no user:password"),
+    ({"schema.registry.url": REGISTRY, "basic.auth.credentials.source": "KERBEROS"},
+     "basic.auth.credentials.source = 'KERBEROS' is unknown; choose one of: URL, USER_INFO"),
+    ({"schema.registry.url": "registry:8081"}, "schema.registry.url = 'registry:8081' is not"),
+])
+def test_registry_credential_mistakes_are_named_without_their_values(
+        kafka: dict[str, str], message: str, tmp_path: Path) -> None:
+    args = [arg for key, value in kafka.items() for arg in ("-X", f"{key}={value}")]
+    code, stderr = consume_with(tmp_path, "--output-dir", str(tmp_path / "out"), *args)
+    assert code == 2, stderr
+    assert message in stderr
+    assert "no-colon-secret" not in stderr and ":b@" not in stderr

@@ -10,6 +10,7 @@ import ast
 import os
 import re
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,17 @@ ENV_PREFIX = "LSST_ALERTS_"
 EXTRA_COLUMNS = ("ssObjectId", "hasSSSource", "snr", "reliability", "dayObs",
                  "extendednessCount")
 ENV_KAFKA_PREFIX = ENV_PREFIX + "KAFKA_"
-SECRET_MARKERS = ("password", "secret", "sasl.oauthbearer.config", "ssl.key.pem")
+# A key naming any of these holds a secret: its value is shown as MASK, wherever it came from.
+SECRET_MARKERS = ("password", "secret", "token", "user.info", "sasl.oauthbearer.config",
+                  "ssl.key.pem")
+MASK = "***"
+# scheme://USERINFO@, up to the authority's last '@' as urllib splits it (a raw '@' in a password)
+_URL_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#]*)@")
+# The Schema Registry's settings, as Confluent's clients name them (README, Schema Registry).
+REGISTRY_URL = "schema.registry.url"
+REGISTRY_USER_INFO = "basic.auth.user.info"
+REGISTRY_CREDENTIALS_SOURCE = "basic.auth.credentials.source"
+CREDENTIAL_SOURCES = ("URL", "USER_INFO", "SASL_INHERIT")
 DEFAULT_TOPIC = "lsst-extendedness-filtered"
 PRESETS = ("antares",)
 DEFAULT_CONFIG_FILE = "lsst_alerts.toml"
@@ -70,8 +81,15 @@ class Settings:
 
     @property
     def schema_registry_url(self) -> str | None:
-        value = self.kafka.get("schema.registry.url")
-        return str(value) if value else None
+        """The registry's URL as SchemaSource takes it: the credentials Confluent's rules choose
+        (registry_credentials) in its userinfo, whichever key they came from."""
+        if not self.kafka.get(REGISTRY_URL):
+            return None
+        parts = urllib.parse.urlsplit(str(self.kafka[REGISTRY_URL]).strip())
+        netloc = parts.netloc.rpartition("@")[2]
+        if credentials := registry_credentials(self.kafka):
+            netloc = ":".join(urllib.parse.quote(c, safe="") for c in credentials) + "@" + netloc
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
     @property
     def source_label(self) -> str:
@@ -87,6 +105,64 @@ SCALARS = {f.name: f for f in fields(Settings)
 
 def is_secret(key: str) -> bool:
     return any(marker in key.lower() for marker in SECRET_MARKERS)
+
+
+def mask_secrets(text: str) -> str:
+    """Text as any output may show it, every URL's credentials masked (`https://user:***@host`);
+    with shown() (a secret key's value masked whole), the one place secrets are masked."""
+    def replace(match: re.Match[str]) -> str:
+        user, colon, _ = match["userinfo"].partition(":")
+        return f"{match['head']}{user}:{MASK}@" if colon else f"{match['head']}{MASK}@"
+
+    return _URL_USERINFO.sub(replace, text)
+
+
+def shown(key: str, value: Any) -> Any:
+    """A setting's value as it may be shown: MASK for a secret key, URLs' credentials masked."""
+    return MASK if is_secret(key) else mask_secrets(value) if isinstance(value, str) else value
+
+
+def registry_credentials(kafka: dict[str, Any]) -> tuple[str, str] | None:
+    """(user, password) for the Schema Registry's HTTP Basic auth, or None, by Confluent's rules.
+
+    Without basic.auth.credentials.source, as confluent_kafka's SchemaRegistryClient: the URL's
+    userinfo or basic.auth.user.info ('user:password'), not both. With it, as the Java client:
+    URL, USER_INFO, or SASL_INHERIT (sasl.username and sasl.password). Errors name keys only,
+    never a value, since every value here may be a secret."""
+    url = str(kafka.get(REGISTRY_URL) or "").strip()
+    parts = urllib.parse.urlsplit(url)
+    in_url = None if parts.password is None else (urllib.parse.unquote(parts.username or ""),
+                                                  urllib.parse.unquote(parts.password))
+    user_info = kafka.get(REGISTRY_USER_INFO)
+    from_user_info: tuple[str, str] | None = None
+    if user_info not in (None, ""):
+        user, colon, password = str(user_info).partition(":")
+        if not colon:
+            raise ConfigurationError(
+                f"{REGISTRY_USER_INFO} must be 'user:password' (the value has no ':')")
+        from_user_info = (user, password)
+    source = kafka.get(REGISTRY_CREDENTIALS_SOURCE)
+    if source in (None, ""):
+        if in_url and from_user_info:
+            raise ConfigurationError(
+                f"{REGISTRY_USER_INFO} is set and {REGISTRY_URL} carries user:password too: "
+                f"remove one, or set {REGISTRY_CREDENTIALS_SOURCE} to URL or USER_INFO")
+        return in_url or from_user_info
+    chosen = str(source).strip().upper()
+    if chosen not in CREDENTIAL_SOURCES:
+        raise ConfigurationError(
+            f"{REGISTRY_CREDENTIALS_SOURCE} = {source!r} is unknown; choose one of: "
+            f"{', '.join(CREDENTIAL_SOURCES)}")
+    sasl = (kafka.get("sasl.username"), kafka.get("sasl.password"))
+    found, missing = {
+        "URL": (in_url, f"{REGISTRY_URL} carries no user:password (http://user:password@host)"),
+        "USER_INFO": (from_user_info, f"{REGISTRY_USER_INFO} is not set"),
+        "SASL_INHERIT": ((str(sasl[0]), str(sasl[1])) if all(sasl) else None,
+                         "sasl.username and sasl.password are not both set"),
+    }[chosen]
+    if found is None:
+        raise ConfigurationError(f"{REGISTRY_CREDENTIALS_SOURCE} = {chosen} but {missing}")
+    return found
 
 
 def _read_secret_file(key: str, path: str) -> str:
@@ -114,7 +190,13 @@ def _coerce(name: str, value: Any) -> Any:
                 return False
             raise ValueError("expected true or false")
         if "int" in str(kind):
-            number = int(value)
+            # int() would round 1.5 down to 1 and read True as 1: a count must be written whole.
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected a whole number")
+            try:
+                number = int(value)
+            except ValueError:
+                raise ValueError("expected a whole number") from None
             if number < 0:
                 raise ValueError("must not be negative")
             return number
@@ -251,7 +333,65 @@ def apply_preset(settings: Settings) -> None:
     settings.topics = [t if t.startswith(prefix) else prefix + t for t in settings.topics]
 
 
+def _validate_output_dir(path: Path) -> None:
+    """output_dir must be a folder or a path where one can be made: no file on its way."""
+    for place in (path, *path.parents):
+        if place.is_dir():
+            return
+        if place.exists():
+            where = "is a file" if place == path else f"lies under {str(place)!r}, a file"
+            raise ConfigurationError(
+                f"output_dir = {str(path)!r} {where}: name a folder (created if missing)")
+
+
+def _validate_schema(value: str) -> None:
+    """schema must be a version lsst-alert-packet bundles (e.g. 9.0) or an Avro record schema
+    file (.avsc); ForcedSchema reads it at the start of the run."""
+    accepted = "a bundled version such as 9.0 or 11.1, or an .avsc file of an Avro record"
+    if re.fullmatch(r"\d+\.\d+", value):
+        from lsst.alert.packet.schema import get_schema_path
+
+        major, minor = value.split(".")
+        if not Path(get_schema_path(major, minor), f"lsst.v{major}_{minor}.alert.avsc").is_file():
+            raise ConfigurationError(
+                f"schema = {value!r}: lsst-alert-packet bundles no schema {value}; use {accepted}")
+        return
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise ConfigurationError(f"schema = {value!r} is a folder; use {accepted}")
+    if not path.is_file():
+        raise ConfigurationError(f"schema = {value!r}: no such file; use {accepted}")
+    import fastavro
+
+    try:
+        parsed = fastavro.schema.load_schema(str(path))
+    except Exception as exc:  # fastavro raises JSON, parse and unknown-type errors alike
+        raise ConfigurationError(
+            f"schema = {value!r} is not an Avro schema ({type(exc).__name__}: {exc}); "
+            f"use {accepted}") from exc
+    if not (isinstance(parsed, dict) and parsed.get("type") == "record"):
+        raise ConfigurationError(
+            f"schema = {value!r} is an Avro schema but not of a record; use {accepted}")
+
+
+def _validate_registry(kafka: dict[str, Any]) -> None:
+    url = str(kafka.get(REGISTRY_URL) or "").strip()
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0  # urllib checks it only when asked
+    except ValueError:
+        port_ok = False
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname or not port_ok):
+        raise ConfigurationError(f"{REGISTRY_URL} = {mask_secrets(url)!r} is not an http(s) "
+                                 "URL; use e.g. https://registry.example.org:8081")
+    registry_credentials(kafka)
+
+
 def validate(settings: Settings, require_source: bool = True) -> None:
+    _validate_output_dir(settings.output_dir)
+    if settings.schema is not None:
+        _validate_schema(settings.schema)
+    _validate_registry(settings.kafka)
     if settings.reset_offsets is not None:
         from .sources.offsets import parse_reset
 
@@ -296,13 +436,15 @@ def validate(settings: Settings, require_source: bool = True) -> None:
 
 
 def masked(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data with every secret replaced by '***'."""
+    """The effective settings as plain data, every secret masked (shown)."""
     out: dict[str, Any] = {}
     for item in fields(Settings):
         value = getattr(settings, item.name)
         if item.name == "kafka":
-            value = {k: ("***" if is_secret(k) else v) for k, v in sorted(value.items())}
-        elif isinstance(value, Path):
-            value = str(value)
+            value = {k: shown(k, v) for k, v in sorted(value.items())}
+        elif isinstance(value, list):
+            value = [shown(item.name, v) for v in value]
+        else:
+            value = shown(item.name, str(value) if isinstance(value, Path) else value)
         out[item.name] = value
     return out

@@ -54,6 +54,11 @@ class Interrupted(PipelineError):  # noqa: N818
     exit_code = exitcodes.INTERRUPTED
 
 
+class DependencyUnreachable(BrokerUnreachable):
+    """A service the run needs besides the broker (the Schema Registry) cannot be reached, keeps
+    failing (5xx) or refuses our credentials: an infrastructure failure, never a dead letter."""
+
+
 class OutputError(PipelineError):
     """The output directory cannot be written (full disk, read-only, permissions)."""
 

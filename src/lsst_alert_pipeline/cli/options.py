@@ -20,11 +20,24 @@ EXIT_BAD_INPUT = 1  # inspect / filter-test: some alert could not be decoded or 
 EXIT_NOT_DELIVERED = 3  # simulate to Kafka: some messages were not delivered
 
 
+class MaskSecrets(logging.Filter):
+    """No log line shows a URL's credentials, whoever logged it (config.mask_secrets)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = config.mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
 def setup_logging(level: str) -> None:
     """Log lines with a timestamp to stderr, at the level named (DEBUG ... ERROR)."""
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%Y-%m-%dT%H:%M:%S%z", stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskSecrets())
 
 
 def kafka_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -99,7 +112,7 @@ def settings_from(ctx: click.Context, params: dict[str, Any],
     try:
         return config.load(config_file, flags=flags, base=base, require_source=require_source)
     except ConfigurationError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
+        click.echo(f"configuration error: {config.mask_secrets(str(exc))}", err=True)
         sys.exit(exitcodes.CONFIG_ERROR)
 
 

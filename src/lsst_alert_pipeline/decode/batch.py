@@ -24,7 +24,7 @@ from typing import Any
 
 import fastavro
 
-from ..errors import InvalidMessage
+from ..errors import InvalidMessage, PipelineError
 from ..sources.files import alert_files
 from .columnar import (
     CUTOUT_FIELDS,
@@ -138,6 +138,8 @@ def decode_and_normalize(payloads: list[bytes], schemas: SchemaSource,
                 light.setdefault(version, []).append((index, head["diaSource"]["diaSourceId"]))
         except InvalidMessage as exc:
             outcomes[index] = exc
+        except PipelineError:
+            raise  # the registry (a remote) failing is no fault of the message: stop the run
         except Exception:
             # Let the one-message path name the problem exactly (and keep the bytes).
             outcomes[index] = _one_by_one(payload, schemas, max_inflated_bytes)
@@ -212,6 +214,8 @@ def _one_by_one(payload: bytes, schemas: SchemaSource,
                 decode_message(payload, schemas, max_inflated_bytes)]
     except InvalidMessage as exc:
         return exc
+    except PipelineError:
+        raise  # a failure of the system (the registry unreachable), not of this message
     except Exception as exc:  # one message's unforeseen value must not stop the run
         return unusable(payload, exc)
 

@@ -6,13 +6,17 @@ Confluent schema id of a Rubin alert is major*100 + minor (701, 900, 1000, 1101 
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import http.client
 import json
 import os
 import re
 import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +25,19 @@ import fastavro
 from lsst.alert.packet.schema import Schema as PacketSchema
 from lsst.alert.packet.schema import get_schema_root
 
-from ..errors import ConfigurationError, UnknownSchemaError
+from ..errors import ConfigurationError, DependencyUnreachable, UnknownSchemaError
 
 _VERSION_DIR = re.compile(r"^\d+$")
+# What confluent_kafka's SchemaRegistryClient retries (schema_registry/common is_retriable); the
+# others are answers: 404 an unknown id (bad bytes), 401/403 refused credentials.
+RETRIABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+REFUSED_STATUS = frozenset({401, 403})
+# A short bounded retry: a registry restarting for a second does not stop the run, one that is
+# down stops it within seconds (connection refused) so the next run reads the batch again.
+REGISTRY_ATTEMPTS = 3
+REGISTRY_FIRST_WAIT = 0.5  # seconds, doubled after each failed attempt
+REGISTRY_ACCEPT = ("application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, "
+                   "application/json")
 
 
 @dataclass(frozen=True)
@@ -192,12 +206,36 @@ def parsed_bundled_schema(version: str) -> Any:
     return parse(bundled_schema(version))
 
 
-class SchemaSource:
-    """Finds the writer schema of a wire-format message: a Schema Registry, else the bundle."""
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """(the URL without its userinfo, the Basic Authorization header or None): urllib sends no
+    credentials from a URL, and a URL shown anywhere must not carry them."""
+    parts = urllib.parse.urlsplit(url.strip())
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    if parts.password is None:  # as confluent_kafka: a user without a password sends nothing
+        return bare.rstrip("/"), None
+    pair = (f"{urllib.parse.unquote(parts.username or '')}:"
+            f"{urllib.parse.unquote(parts.password)}")
+    return bare.rstrip("/"), "Basic " + base64.b64encode(pair.encode()).decode("ascii")
 
-    def __init__(self, registry_url: str | None = None, timeout: float = 10.0):
-        self.registry_url = registry_url.rstrip("/") if registry_url else None
+
+class SchemaSource:
+    """Finds the writer schema of a wire-format message: a Schema Registry, else the bundle.
+
+    A registry that cannot be reached, keeps failing or refuses our credentials raises
+    DependencyUnreachable (the run stops, commits nothing of the batch); only its answer that an
+    id is unknown (404) makes the message a dead letter (docs/formats.md)."""
+
+    def __init__(self, registry_url: str | None = None, timeout: float = 10.0,
+                 attempts: int = REGISTRY_ATTEMPTS, first_wait: float = REGISTRY_FIRST_WAIT):
+        # registry_url may carry user:password (config.Settings.schema_registry_url puts the
+        # credentials there, whichever key they came from); registry_url keeps the bare URL.
+        self.registry_url: str | None = None
+        self._authorization: str | None = None
+        if registry_url:
+            self.registry_url, self._authorization = split_credentials(registry_url)
         self.timeout = timeout
+        self.attempts = max(1, attempts)
+        self.first_wait = first_wait
         self._cache: dict[int, tuple[str | None, Any]] = {}
         self._lock = threading.Lock()
 
@@ -213,30 +251,7 @@ class SchemaSource:
 
     def _load(self, schema_id: int) -> tuple[str | None, Any]:
         if self.registry_url:
-            url = f"{self.registry_url}/schemas/ids/{schema_id}"
-            try:
-                with urllib.request.urlopen(url, timeout=self.timeout) as response:
-                    body = json.loads(response.read())
-            except urllib.error.HTTPError as exc:
-                if exc.code == 404:
-                    raise UnknownSchemaError(
-                        f"schema id {schema_id} is not in the Schema Registry "
-                        f"at {self.registry_url}",
-                        schema_id=schema_id,
-                    ) from exc
-                raise ConfigurationError(
-                    f"Schema Registry {url} answered HTTP {exc.code}; check schema.registry.url"
-                ) from exc
-            except (urllib.error.URLError, OSError) as exc:
-                raise ConfigurationError(
-                    f"cannot reach the Schema Registry at {self.registry_url} ({exc}); "
-                    "check schema.registry.url or leave it unset to use the bundled schemas"
-                ) from exc
-            definition = json.loads(body["schema"])
-            match = re.search(r"v(\d+)_(\d+)", str(definition.get("name", "")) + str(
-                definition.get("namespace", "")))
-            version = f"{int(match.group(1))}.{int(match.group(2))}" if match else None
-            return version, parse(definition)
+            return self._from_registry(schema_id)
         version = version_for(schema_id)
         if schema_id <= 0 or version not in bundled_versions():
             known = ", ".join(str(schema_id_for(v)) for v in bundled_versions())
@@ -246,6 +261,78 @@ class SchemaSource:
                 schema_id=schema_id,
             )
         return version, parsed_bundled_schema(version)
+
+    def _from_registry(self, schema_id: int) -> tuple[str | None, Any]:
+        body = self._get(f"/schemas/ids/{schema_id}", schema_id)
+        if not isinstance(body, dict) or not isinstance(body.get("schema"), str):
+            raise ConfigurationError(
+                f"the Schema Registry at {self.registry_url} answered GET /schemas/ids/"
+                f"{schema_id} without a schema: is schema.registry.url a Schema Registry?")
+        kind = body.get("schemaType", "AVRO")
+        if kind != "AVRO":
+            raise UnknownSchemaError(
+                f"schema id {schema_id} is a {kind} schema in the Schema Registry at "
+                f"{self.registry_url}, not Avro", schema_id=schema_id)
+        try:
+            definition = json.loads(body["schema"])
+            parsed = parse(definition)
+        except Exception as exc:  # JSON and fastavro's parse errors alike
+            raise UnknownSchemaError(
+                f"schema id {schema_id} in the Schema Registry at {self.registry_url} is not a "
+                f"readable Avro schema: {type(exc).__name__}: {exc}", schema_id=schema_id,
+            ) from exc
+        named = (str(definition.get("name", "")) + str(definition.get("namespace", ""))
+                 if isinstance(definition, dict) else "")
+        match = re.search(r"v(\d+)_(\d+)", named)
+        version = f"{int(match.group(1))}.{int(match.group(2))}" if match else None
+        return version, parsed
+
+    def _get(self, path: str, schema_id: int) -> Any:
+        """The JSON the registry answers for path, after at most `attempts` tries."""
+        request = urllib.request.Request(f"{self.registry_url}{path}",
+                                         headers={"Accept": REGISTRY_ACCEPT})
+        if self._authorization:
+            request.add_unredirected_header("Authorization", self._authorization)
+        wait, failure = self.first_wait, ""
+        for attempt in range(self.attempts):
+            if attempt:
+                time.sleep(wait)
+                wait *= 2
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    raise UnknownSchemaError(
+                        f"schema id {schema_id} is not in the Schema Registry "
+                        f"at {self.registry_url}",
+                        schema_id=schema_id,
+                    ) from exc
+                if exc.code in REFUSED_STATUS:
+                    raise DependencyUnreachable(
+                        f"the Schema Registry at {self.registry_url} refused our credentials "
+                        f"(HTTP {exc.code}; check basic.auth.user.info or the user:password "
+                        "in schema.registry.url); nothing of this batch was committed, the "
+                        "next run reads it again") from exc
+                if exc.code not in RETRIABLE_STATUS:
+                    raise ConfigurationError(
+                        f"the Schema Registry at {self.registry_url} answered GET {path} with "
+                        f"HTTP {exc.code}; check schema.registry.url") from exc
+                failure = f"HTTP {exc.code} {exc.reason}"
+            except (OSError, http.client.HTTPException) as exc:
+                # URLError, refused, reset, timeout (all OSError), or a broken HTTP answer.
+                reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+                failure = f"{type(reason).__name__}: {reason}" if not isinstance(
+                    reason, str) else reason
+            except ValueError as exc:  # a 200 whose body is not JSON
+                raise ConfigurationError(
+                    f"the Schema Registry at {self.registry_url} answered GET {path} with "
+                    f"something other than JSON ({exc}): is schema.registry.url a Schema "
+                    "Registry?") from exc
+        raise DependencyUnreachable(
+            f"the Schema Registry at {self.registry_url} cannot be reached: {failure} "
+            f"({self.attempts} attempts); nothing of this batch was committed, the next run "
+            "reads it again")
 
 
 class ForcedSchema(SchemaSource):

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..config import mask_secrets
 from .atomic import TEMP_PREFIX
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -32,7 +33,10 @@ def write_deadletter(folder: Path, origin: str, payload: bytes, reason: str,
                      details: dict[str, Any] | None = None) -> str:
     """Write `<name>.bin` (the raw bytes) and `<name>.json` (why); return the name."""
     name = deadletter_name(origin, payload)
-    body = {"origin": origin, "reason": reason, "bytes": len(payload), **(details or {})}
+    # A reason may quote a URL (the registry's) that carried credentials: never write them.
+    body = {"origin": origin, "reason": mask_secrets(reason), "bytes": len(payload),
+            **{key: mask_secrets(value) if isinstance(value, str) else value
+               for key, value in (details or {}).items()}}
     for suffix, content in ((".bin", payload), (".json", json.dumps(body, indent=2).encode())):
         temp = folder / f"{TEMP_PREFIX}{name}{suffix}"
         with open(temp, "wb") as handle:

@@ -23,8 +23,10 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
 BATCH_BYTES = 32 * 1024 * 1024
 # Ours to decide, whatever the configuration says: commits follow durability, never a timer.
 CONSUMER_FORCED: dict[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
-# Keys of the kafka settings that are ours (the decoder reads them), not librdkafka's.
-NOT_FOR_LIBRDKAFKA = frozenset({"schema.registry.url"})
+# Keys of the kafka settings that are ours (the decoder's Schema Registry client reads them, as
+# Confluent's clients name them), not librdkafka's, which refuses keys it does not know.
+NOT_FOR_LIBRDKAFKA = frozenset({"schema.registry.url", "basic.auth.user.info",
+                                "basic.auth.credentials.source"})
 
 
 def librdkafka_config(kafka: dict[str, Any]) -> dict[str, Any]:

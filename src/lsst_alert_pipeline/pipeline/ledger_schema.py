@@ -78,6 +78,23 @@ def _add_offset_group(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE offset_ranges ADD COLUMN group_id TEXT NOT NULL DEFAULT ''")
 
 
+# Version 3: the alerts `--notify-when` matched, each named once ever (notify/candidates.py).
+# notified_at is NULL until a message naming (or counting) it was delivered, so the next run
+# sends what a dead endpoint held back; notify_checked holds the alerts.rowid through which
+# new alerts were evaluated, so a crash between a batch's commit and its check is caught up.
+SCHEMA_V3_NOTIFY = """
+CREATE TABLE IF NOT EXISTS notify_candidates (
+    dia_source_id TEXT PRIMARY KEY,
+    matched_at REAL NOT NULL,
+    notified_at REAL,
+    line TEXT NOT NULL  -- how the message names it
+);
+CREATE TABLE IF NOT EXISTS notify_checked (
+    expression TEXT PRIMARY KEY, through_rowid INTEGER NOT NULL
+);
+"""
+
+
 def _statements(script: str) -> Callable[[sqlite3.Connection], None]:
     def apply(db: sqlite3.Connection) -> None:
         # One statement at a time: executescript would commit the migration's transaction.
@@ -92,6 +109,7 @@ def _statements(script: str) -> Callable[[sqlite3.Connection], None]:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _statements(SCHEMA_V1),
     _add_offset_group,
+    _statements(SCHEMA_V3_NOTIFY),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

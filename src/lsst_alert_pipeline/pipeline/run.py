@@ -71,6 +71,13 @@ class CutoutFetcher(Protocol):
 Decoded = Outcome  # an alert's normalized records, or why it has none
 
 
+class BatchObserver(Protocol):
+    """Told of each batch once it is durable and committed (notify/: candidates); it never
+    raises and never changes the batch."""
+
+    def batch_durable(self, output: OutputDir, outcome: BatchOutcome) -> None: ...
+
+
 @dataclass
 class RunSummary:
     messages: int = 0
@@ -126,7 +133,8 @@ class Pipeline:
     def __init__(self, output: OutputDir, schemas: SchemaSource | None = None,
                  extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
                  fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}",
-                 max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES, archive: bool = True):
+                 max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES, archive: bool = True,
+                 observer: BatchObserver | None = None):
         self.output = output
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
@@ -138,6 +146,7 @@ class Pipeline:
             if archive else None
         self.registered_csv: set[str] = set()
         self.max_inflated_bytes = max_inflated_bytes
+        self.observer = observer
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
@@ -188,6 +197,8 @@ class Pipeline:
             recorded(outcome)
         source.commit(messages)
         fault_point("after-commit")
+        if self.observer is not None:
+            self.observer.batch_durable(self.output, outcome)
         return outcome
 
     def write(self, messages: list[Message],

@@ -271,3 +271,31 @@ def test_the_digest_sums_up_the_night_and_attaches_the_overview_image(
     assert str((out / "reports" / night / "index.html").resolve()) in text
     assert text.count("\n- diaSourceId") == 10  # the top ten by extendednessMedian
     assert [a["filename"] for a in posts[0]["attachments"]] == ["sky.png"]
+
+
+def test_a_dead_letter_of_a_decoded_alert_names_its_diasourceid_and_diaobjectid(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from lsst_alert_pipeline.pipeline import run as run_module
+
+    real_row = run_module.spec_row
+    victims: list[Any] = []
+
+    def fails_for_the_first(record: Any, *args: Any) -> Any:
+        if not victims or victims[0] is record:  # one alert's unforeseen value
+            victims.append(record)
+            raise ValueError("an unforeseen value")
+        return real_row(record, *args)
+
+    monkeypatch.setattr(run_module, "spec_row", fails_for_the_first)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING):
+        summary = run_consume(night_of(tmp_path, 4), out)
+    assert summary.deadlettered == 1
+    record = victims[0]
+    (letter,) = (out / "deadletter").glob("*.json")
+    facts = json.loads(letter.read_text())
+    assert (facts["diaSourceId"], facts["diaObjectId"]) == (record.diaSourceId,
+                                                           record.diaObjectId)
+    assert (f"diaSourceId {record.diaSourceId}, diaObjectId {record.diaObjectId}"
+            in caplog.text)

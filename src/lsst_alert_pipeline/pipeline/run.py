@@ -231,7 +231,7 @@ class Pipeline:
                 blanked = blank_unusable(record)
                 row = self._write_alert(record, processed_at, outcome, fetched.get(key))
             except InvalidMessage as exc:
-                self._dead(outcome, message, origin, exc)
+                self._dead(outcome, message, origin, exc, record)
                 continue
             except OSError:
                 raise  # the output failed (full disk, permissions): a failure of the system
@@ -239,7 +239,7 @@ class Pipeline:
                 failure = InvalidMessage(f"alert {key} could not be written: "
                                          f"{type(exc).__name__}: {exc}")
                 failure.__cause__ = exc
-                self._dead(outcome, message, origin, failure)
+                self._dead(outcome, message, origin, failure, record)
                 continue
             if blanked:
                 outcome.blanked += len(blanked)
@@ -332,8 +332,12 @@ class Pipeline:
         return row
 
     def _dead(self, outcome: BatchOutcome, message: Message, origin: str,
-              exc: InvalidMessage) -> None:
+              exc: InvalidMessage, record: AlertRecord | None = None) -> None:
         details: dict[str, Any] = {}
+        named = ""
+        if record is not None:  # decoded: name the alert, not only where its bytes came from
+            details.update(diaSourceId=record.diaSourceId, diaObjectId=record.diaObjectId)
+            named = f" (diaSourceId {record.diaSourceId}, diaObjectId {record.diaObjectId})"
         if exc.schema_id is not None:
             details["schema_id"] = exc.schema_id
         if exc.__cause__ is not None:
@@ -341,7 +345,7 @@ class Pipeline:
         name = write_deadletter(self.output.deadletter, origin, message.payload, exc.reason,
                                 details)
         outcome.deadletters.append(DeadLetter(name, exc.reason))
-        log.warning("dead-lettered %s: %s", origin, exc.reason)
+        log.warning("dead-lettered %s%s: %s", origin, named, exc.reason)
 
 
 def run(source: Source, pipeline: Pipeline, options: RunOptions,

@@ -115,7 +115,6 @@ def digest(output_dir: Path | None, date: str | None, report: bool, config_file:
     Example (cron, after the night's consume):
       lsst-alerts digest --output-dir lsst_alerts --notify 'mailto://...'
     """
-    from ..look import NightNotFound
     from ..notify import collect_digest, digest_message, send
     from ..ops.status import current_day_obs
 
@@ -123,12 +122,9 @@ def digest(output_dir: Path | None, date: str | None, report: bool, config_file:
         raise click.BadParameter(f"{date!r} is not YYYYMMDD", param_hint="--date")
     setup_logging("WARNING")
     settings = notify_settings(config_file, urls, output_dir)
-    try:
-        night = collect_digest(settings.output_dir, date or current_day_obs(),
-                               settings.notify_digest_order, settings.notify_digest_top,
-                               settings.notify_when, report)
-    except NightNotFound as exc:
-        raise click.ClickException(str(exc)) from exc
+    night = collect_digest(settings.output_dir, date or current_day_obs(),
+                           settings.notify_digest_order, settings.notify_digest_top,
+                           settings.notify_when, report)
     title, body = digest_message(night)
     click.echo(f"{title}\n\n{body}")
     if not settings.notify_urls:

@@ -22,11 +22,13 @@ APPLICATION = {"pipeline", "ops", "look", *BELOW_SINKS, "simulate", "testing"}
 # What each part may import, besides SHARED and itself. A part is a folder, a root module, or
 # (for relay) one module that is a small application of its own.
 ALLOWED: dict[str, set[str]] = {
-    "cli": APPLICATION | {"demo", "filter/relay"},
+    "cli": APPLICATION | {"demo", "filter/relay", "notify"},
     "demo": APPLICATION | {"filter/relay"},
     "pipeline": set(BELOW_SINKS),
     "ops": {"pipeline", *BELOW_SINKS},  # status, cleanup and merge work on the pipeline's output
     "look": set(BELOW_SINKS),
+    # notify reads what a run left (ledger, archive, report) and is handed to consume: above them
+    "notify": {"pipeline", "ops", "look", *BELOW_SINKS},
     "sinks": {"filter", "decode", "sources"},
     "filter": {"decode", "sources"},
     # relay runs its own source -> filter -> Kafka topic loop, so it sits beside cli and demo.

@@ -78,6 +78,14 @@ class Settings:
     antares_concurrency: int = 24  # cutout requests in flight at once
     # What one compressed message (an Avro container file) may inflate to; more is refused.
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES
+    # [notify] (docs/notifications.md): apprise URLs, and what is sent to them.
+    notify_urls: list[str] = field(default_factory=list)
+    notify_when: str | None = None  # SQL over the archive's columns: a candidate is named once
+    notify_on_success: bool = False
+    notify_max_per_message: int = 20
+    notify_timeout: float = 10.0  # seconds one delivery may hold up a run
+    notify_digest_order: str = "extendednessMedian DESC"  # the digest's top candidates
+    notify_digest_top: int = 10
 
     @property
     def schema_registry_url(self) -> str | None:
@@ -100,7 +108,7 @@ class Settings:
 
 
 SCALARS = {f.name: f for f in fields(Settings)
-           if f.name not in ("kafka", "topics", "extra_columns", "from_paths")}
+           if f.name not in ("kafka", "topics", "extra_columns", "from_paths", "notify_urls")}
 
 
 def is_secret(key: str) -> bool:
@@ -218,6 +226,11 @@ def _apply(settings: Settings, values: dict[str, Any], where: str) -> None:
             _apply_kafka(settings, value, where)
         elif key == "antares" and isinstance(value, dict):
             _apply(settings, {f"antares_{k}": v for k, v in value.items()}, where)
+        elif key == "notify" and isinstance(value, dict):  # the [notify] table
+            _apply(settings, {f"notify_{k}": v for k, v in value.items()}, where)
+        elif key in ("notify", "notify_urls"):  # LSST_ALERTS_NOTIFY: space-separated URLs
+            urls = value.split() if isinstance(value, str) else list(value)
+            settings.notify_urls = [str(url).strip() for url in urls if str(url).strip()]
         elif key in ("topic", "topics"):
             topics = [value] if isinstance(value, str) else list(value)
             settings.topics = [t.strip() for topic in topics for t in str(topic).split(",")
@@ -230,7 +243,8 @@ def _apply(settings: Settings, values: dict[str, Any], where: str) -> None:
         elif key in SCALARS:
             setattr(settings, key, _coerce(key, value))
         else:
-            known = ", ".join(sorted([*SCALARS, "topic", "extra_columns", "kafka", "antares"]))
+            known = ", ".join(sorted([*SCALARS, "topic", "extra_columns", "kafka", "antares",
+                                      "notify"]))
             raise ConfigurationError(f"{where}: unknown setting {key!r}; known settings: {known}")
 
 
@@ -407,6 +421,9 @@ def validate(settings: Settings, require_source: bool = True) -> None:
             f"antares.concurrency = {settings.antares_concurrency} must be between 1 and 256")
     if settings.batch_size < 1:
         raise ConfigurationError(f"batch_size = {settings.batch_size} must be at least 1")
+    if settings.notify_max_per_message < 1:
+        raise ConfigurationError(
+            f"notify.max_per_message = {settings.notify_max_per_message} must be at least 1")
     unknown = [c for c in settings.extra_columns if c not in EXTRA_COLUMNS]
     if unknown:
         raise ConfigurationError(
@@ -442,9 +459,29 @@ def masked(settings: Settings) -> dict[str, Any]:
         value = getattr(settings, item.name)
         if item.name == "kafka":
             value = {k: shown(k, v) for k, v in sorted(value.items())}
+        elif item.name == "notify_urls":
+            value = [mask_url(url) for url in value]
         elif isinstance(value, list):
             value = [shown(item.name, v) for v in value]
         else:
             value = shown(item.name, str(value) if isinstance(value, Path) else value)
         out[item.name] = value
     return out
+
+
+def mask_url(url: str) -> str:
+    """A notification URL as logs and `config check` show it: apprise knows, per service, which
+    parts are secrets (a password, a Slack or Telegram token in the path) and masks them."""
+    import apprise
+
+    try:
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    except Exception:  # a URL apprise cannot read shows nothing past its scheme
+        plugin = None
+    if not plugin:
+        return url.partition("://")[0] + "://***"
+    shown = urllib.parse.urlsplit(str(plugin.url(privacy=True)))
+    # apprise spells out every default option; show only those the user wrote
+    given = {key for key, _ in urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)}
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(shown.query) if k in given]
+    return urllib.parse.urlunsplit(shown._replace(query=urllib.parse.urlencode(query, safe="*")))

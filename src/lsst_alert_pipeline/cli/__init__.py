@@ -3,7 +3,7 @@
 This file holds the click group `main` and names the commands, which live by what the user
 does: alerts.py (inspect, simulate, filter-test, relay), consume.py (consume, config check,
 offsets, topics, status, cleanup, merge), look.py (show, report, demo), archive.py (query,
-lightcurve, compact); options.py holds the
+lightcurve, compact), notify.py (notify, digest); options.py holds the
 flags and helpers several commands share. Imports: anything below (pipeline, ops, look, filter,
 decode, sources, simulate); nothing imports cli.
 
@@ -47,6 +47,8 @@ COMMANDS = {
     "lightcurve": ("archive", "lightcurve"),
     "compact": ("archive", "compact"),
     "verify": ("verify", "verify"),
+    "notify": ("notify", "notify"),
+    "digest": ("notify", "digest"),
 }
 
 

@@ -16,6 +16,7 @@ import click
 
 from .. import config, exitcodes
 from ..errors import ConfigurationError
+from .notify import check_notify, start_notifier
 from .options import consumer_options, print_rows, settings_from, setup_logging
 
 log = logging.getLogger("lsst_alert_pipeline")
@@ -64,7 +65,8 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
         sys.exit(exitcodes.INTERRUPTED)
     running.set()
     log.info("LSST Alert Consumer starting: %s -> %s", settings.source_label, settings.output_dir)
-    summary = consumer.consume(settings, stop)
+    notifier = start_notifier(settings)
+    summary = consumer.consume(settings, stop, observer=notifier)
     for row in summary.partitions:
         log.info("partition %s/%s: read %s, committed %s, high watermark %s, lag %s, "
                  "lost to retention %s", row["topic"], row["partition"], row["read"],
@@ -95,6 +97,7 @@ def config_check(ctx: click.Context, **params: Any) -> None:
       LSST_ALERTS_KAFKA_SASL_PASSWORD=... lsst-alerts config check --preset antares --topic s
     """
     settings = settings_from(ctx, params)
+    check_notify(settings)
     click.echo(json.dumps(config.masked(settings), indent=2, default=str))
 
 

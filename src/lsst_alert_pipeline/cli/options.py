@@ -38,6 +38,10 @@ def setup_logging(level: str) -> None:
                         datefmt="%Y-%m-%dT%H:%M:%S%z", stream=sys.stderr, force=True)
     for handler in logging.getLogger().handlers:
         handler.addFilter(MaskSecrets())
+    # One line per HTTP request (httpx logs each at INFO: the ANTARES cutout requests, four
+    # per alert) buries the run's own lines; failures still come through as warnings.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def kafka_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -87,6 +91,12 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Keep every alert whole in OUTPUT_DIR/archive/ as Parquet (on)."),
         click.option("--fetch-cutouts/--no-fetch-cutouts", "antares_fetch_cutouts",
                      default=None, help="ANTARES stream: fetch cutouts from the REST API."),
+        click.option("--notify", "notify_urls", multiple=True, metavar="URL",
+                     help="Tell this apprise URL of failed runs and new candidates "
+                     "(repeatable; docs/notifications.md)."),
+        click.option("--notify-when", "notify_when", metavar="SQL",
+                     help="Name each new alert matching this SQL over the archive's columns "
+                     "once, e.g. 'extendednessMedian > 0.9 AND snr > 20'."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .. import exitcodes
 from ..config import Settings
@@ -21,7 +21,7 @@ from .ledger import covered_through
 from .mounts import refuse_network_filesystem
 from .outputdir import AlreadyRunning, OutputDir, OutputError
 from .progress import Progress
-from .run import Pipeline, RunOptions, RunSummary, Source, run
+from .run import BatchObserver, Pipeline, RunOptions, RunSummary, Source, run
 
 if TYPE_CHECKING:
     from ..sources.antares_thumbnails import AntaresThumbnails
@@ -54,9 +54,24 @@ def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails, seconds: floa
         log.info("cutouts missing for now from earlier runs: %s", filled.line())
 
 
+class RunObserver(BatchObserver, Protocol):
+    """Told of each durable batch and of the run's end (notify/: what the user learns)."""
+
+    def run_ended(self, summary: RunSummary) -> None: ...
+
+
 def consume(settings: Settings, stop: threading.Event | None = None,
-            progress: Progress | None = None) -> RunSummary:
+            progress: Progress | None = None,
+            observer: RunObserver | None = None) -> RunSummary:
     """One bounded run into settings.output_dir; never raises for a failure it can name."""
+    summary = _consume(settings, stop, progress, observer)
+    if observer is not None:  # after everything, whichever way the run ended
+        observer.run_ended(summary)
+    return summary
+
+
+def _consume(settings: Settings, stop: threading.Event | None,
+             progress: Progress | None, observer: BatchObserver | None) -> RunSummary:
     started = time.monotonic()
     if settings.member:
         try:
@@ -96,7 +111,7 @@ def consume(settings: Settings, stop: threading.Event | None = None,
                             fetch_budget=2 * settings.batch_seconds,
                             alert_id_format=settings.antares_alert_id_format,
                             max_inflated_bytes=settings.max_inflated_bytes,
-                            archive=settings.archive)
+                            archive=settings.archive, observer=observer)
         run(source, pipeline, RunOptions.from_settings(settings), stop, progress, summary)
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)

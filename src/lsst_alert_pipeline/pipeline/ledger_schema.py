@@ -78,6 +78,33 @@ def _add_offset_group(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE offset_ranges ADD COLUMN group_id TEXT NOT NULL DEFAULT ''")
 
 
+# Version 3: nights retention retired as a whole (their alerts stay known: never revived).
+RETIRED_NIGHTS = """
+CREATE TABLE IF NOT EXISTS retired_nights (
+    output TEXT NOT NULL,  -- '' for the root, 'members/NAME' for a member
+    day_obs TEXT NOT NULL, alerts INTEGER NOT NULL, retired_at REAL NOT NULL,
+    PRIMARY KEY (output, day_obs)
+)
+"""
+
+
+# Version 4: the alerts `--notify-when` matched, each named once ever (notify/candidates.py).
+# notified_at is NULL until a message naming (or counting) it was delivered, so the next run
+# sends what a dead endpoint held back; notify_checked holds the alerts.rowid through which
+# new alerts were evaluated, so a crash between a batch's commit and its check is caught up.
+NOTIFIED_CANDIDATES = """
+CREATE TABLE IF NOT EXISTS notify_candidates (
+    dia_source_id TEXT PRIMARY KEY,
+    matched_at REAL NOT NULL,
+    notified_at REAL,
+    line TEXT NOT NULL  -- how the message names it
+);
+CREATE TABLE IF NOT EXISTS notify_checked (
+    expression TEXT PRIMARY KEY, through_rowid INTEGER NOT NULL
+);
+"""
+
+
 def _statements(script: str) -> Callable[[sqlite3.Connection], None]:
     def apply(db: sqlite3.Connection) -> None:
         # One statement at a time: executescript would commit the migration's transaction.
@@ -89,19 +116,12 @@ def _statements(script: str) -> Callable[[sqlite3.Connection], None]:
 
 # The schema's history: MIGRATIONS[n - 1] takes a ledger from version n - 1 to n (PRAGMA
 # user_version). Append, never edit: a ledger of any release is brought forward step by step.
-# Version 3: nights retention retired as a whole (their alerts stay known: never revived).
-RETIRED_NIGHTS = """
-CREATE TABLE IF NOT EXISTS retired_nights (
-    output TEXT NOT NULL,  -- '' for the root, 'members/NAME' for a member
-    day_obs TEXT NOT NULL, alerts INTEGER NOT NULL, retired_at REAL NOT NULL,
-    PRIMARY KEY (output, day_obs)
-)
-"""
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _statements(SCHEMA_V1),
     _add_offset_group,
     _statements(RETIRED_NIGHTS),
+    _statements(NOTIFIED_CANDIDATES),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -71,6 +71,13 @@ class CutoutFetcher(Protocol):
 Decoded = Outcome  # an alert's normalized records, or why it has none
 
 
+class BatchObserver(Protocol):
+    """Told of each batch once it is durable and committed (notify/: candidates); it never
+    raises and never changes the batch."""
+
+    def batch_durable(self, output: OutputDir, outcome: BatchOutcome) -> None: ...
+
+
 @dataclass
 class RunSummary:
     messages: int = 0
@@ -126,7 +133,8 @@ class Pipeline:
     def __init__(self, output: OutputDir, schemas: SchemaSource | None = None,
                  extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
                  fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}",
-                 max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES, archive: bool = True):
+                 max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES, archive: bool = True,
+                 observer: BatchObserver | None = None):
         self.output = output
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
@@ -138,6 +146,7 @@ class Pipeline:
             if archive else None
         self.registered_csv: set[str] = set()
         self.max_inflated_bytes = max_inflated_bytes
+        self.observer = observer
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
@@ -188,6 +197,8 @@ class Pipeline:
             recorded(outcome)
         source.commit(messages)
         fault_point("after-commit")
+        if self.observer is not None:
+            self.observer.batch_durable(self.output, outcome)
         return outcome
 
     def write(self, messages: list[Message],
@@ -220,7 +231,7 @@ class Pipeline:
                 blanked = blank_unusable(record)
                 row = self._write_alert(record, processed_at, outcome, fetched.get(key))
             except InvalidMessage as exc:
-                self._dead(outcome, message, origin, exc)
+                self._dead(outcome, message, origin, exc, record)
                 continue
             except OSError:
                 raise  # the output failed (full disk, permissions): a failure of the system
@@ -228,7 +239,7 @@ class Pipeline:
                 failure = InvalidMessage(f"alert {key} could not be written: "
                                          f"{type(exc).__name__}: {exc}")
                 failure.__cause__ = exc
-                self._dead(outcome, message, origin, failure)
+                self._dead(outcome, message, origin, failure, record)
                 continue
             if blanked:
                 outcome.blanked += len(blanked)
@@ -321,8 +332,12 @@ class Pipeline:
         return row
 
     def _dead(self, outcome: BatchOutcome, message: Message, origin: str,
-              exc: InvalidMessage) -> None:
+              exc: InvalidMessage, record: AlertRecord | None = None) -> None:
         details: dict[str, Any] = {}
+        named = ""
+        if record is not None:  # decoded: name the alert, not only where its bytes came from
+            details.update(diaSourceId=record.diaSourceId, diaObjectId=record.diaObjectId)
+            named = f" (diaSourceId {record.diaSourceId}, diaObjectId {record.diaObjectId})"
         if exc.schema_id is not None:
             details["schema_id"] = exc.schema_id
         if exc.__cause__ is not None:
@@ -330,7 +345,7 @@ class Pipeline:
         name = write_deadletter(self.output.deadletter, origin, message.payload, exc.reason,
                                 details)
         outcome.deadletters.append(DeadLetter(name, exc.reason))
-        log.warning("dead-lettered %s: %s", origin, exc.reason)
+        log.warning("dead-lettered %s%s: %s", origin, named, exc.reason)
 
 
 def run(source: Source, pipeline: Pipeline, options: RunOptions,

@@ -162,7 +162,8 @@ def test_unreachable_broker_exits_with_its_status(tmp_path: Path) -> None:
     from lsst_alert_pipeline.testing.broker import free_port
 
     settings = config.load(environ={}, flags={
-        "output_dir": str(tmp_path), "kafka": {"bootstrap.servers": f"127.0.0.1:{free_port()}"}})
+        "output_dir": str(tmp_path), "broker_timeout": 3,
+        "kafka": {"bootstrap.servers": f"127.0.0.1:{free_port()}"}})
     summary = consumer.consume(settings)
     assert summary.exit_code == exitcodes.BROKER_UNREACHABLE
 

@@ -16,16 +16,11 @@ import click
 
 from .. import exitcodes
 from ..ops.query import EXAMPLES, QueryError
+from .options import collection_options, collection_settings
 
 FORMATS = click.Choice(["table", "csv", "json"])
 TABLE_CELL_WIDTH = 40
 _EXAMPLE_TEXT = "\n".join(f"  # {what}\n  lsst-alerts query \"{sql}\"" for what, sql in EXAMPLES)
-
-
-def _output_dir_option() -> Any:
-    return click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-                        default=Path("lsst_alerts"), show_default=True,
-                        help="The consumer's output directory (its archive/ is read).")
 
 
 def _plain(value: Any) -> Any:
@@ -81,9 +76,9 @@ def _fail(exc: QueryError) -> None:
 
 @click.command(epilog=f"\b\nExamples:\n{_EXAMPLE_TEXT}")
 @click.argument("sql")
-@_output_dir_option()
+@collection_options
 @click.option("--format", "form", type=FORMATS, default="table", show_default=True)
-def query(sql: str, output_dir: Path, form: str) -> None:
+def query(sql: str, config_file: Path | None, output_dir: Path | None, form: str) -> None:
     """Run SQL over the archive (DuckDB, embedded) as the table `alerts`.
 
     Its columns: the CSV's (alertId, diaSourceId, diaObjectId, ra, dec, mjd, filterName,
@@ -93,8 +88,9 @@ def query(sql: str, output_dir: Path, form: str) -> None:
     """
     from ..ops.query import run_query
 
+    settings = collection_settings(config_file, output_dir, readable=("archive",))
     try:
-        result = run_query(output_dir, sql)
+        result = run_query(settings.output_dir, sql)
     except QueryError as exc:
         _fail(exc)
         return
@@ -103,11 +99,12 @@ def query(sql: str, output_dir: Path, form: str) -> None:
 
 @click.command()
 @click.argument("dia_object_id", type=int)
-@_output_dir_option()
+@collection_options
 @click.option("--format", "form", type=FORMATS, default="table", show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Also draw flux against time per band with error bars into this PNG.")
-def lightcurve(dia_object_id: int, output_dir: Path, form: str, plot: Path | None) -> None:
+def lightcurve(dia_object_id: int, config_file: Path | None, output_dir: Path | None, form: str,
+               plot: Path | None) -> None:
     """Every detection and forced point of one diaObject across all archived nights.
 
     Detections once per diaSourceId (the triggering diaSource and prvDiaSources), forced
@@ -119,8 +116,9 @@ def lightcurve(dia_object_id: int, output_dir: Path, form: str, plot: Path | Non
     """
     from ..look.lightcurve import COLUMNS, light_curve
 
+    settings = collection_settings(config_file, output_dir, readable=("archive",))
     try:
-        points = light_curve(output_dir, dia_object_id)
+        points = light_curve(settings.output_dir, dia_object_id)
         if plot is not None:
             from ..look.lightcurve import plot_light_curve
 
@@ -137,9 +135,9 @@ def lightcurve(dia_object_id: int, output_dir: Path, form: str, plot: Path | Non
 
 
 @click.command()
-@_output_dir_option()
+@collection_options
 @click.option("--date", metavar="YYYY-MM-DD", help="Only this night (dayObs).")
-def compact(output_dir: Path, date: str | None) -> None:
+def compact(config_file: Path | None, output_dir: Path | None, date: str | None) -> None:
     """Merge each night's small archive files into one (safe while a consumer runs).
 
     \b
@@ -150,5 +148,6 @@ def compact(output_dir: Path, date: str | None) -> None:
 
     if date is not None and len(date) == 8 and date.isdigit():
         date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    report = run_compact(output_dir, date)
+    settings = collection_settings(config_file, output_dir)
+    report = run_compact(settings.output_dir, date)
     click.echo(report.line())

@@ -3,6 +3,7 @@ logging set-up, table printing, and the exit statuses of the commands other than
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -155,11 +156,45 @@ def settings_from(ctx: click.Context, params: dict[str, Any],
     return resolve(ctx, config_file, flags, require_source)
 
 
+def ids_as_text(value: Any, name: str = "") -> Any:
+    """Every integer under a name ending in Id or _id as a string, in nested values too.
+
+    Rubin's ids are 64-bit; JSON readers that hold numbers as doubles (jq, JavaScript) change
+    those past 2**53 (170093876573794089 becomes 170093876573794080). Strings stay exact."""
+    if isinstance(value, dict):
+        return {key: ids_as_text(item, key) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [ids_as_text(item, name) for item in value]
+    if (isinstance(value, int) and not isinstance(value, bool)
+            and (name.endswith("Id") or name.endswith("_id"))):
+        return str(value)
+    return value
+
+
+class NightDate(click.ParamType):
+    """A night (dayObs) as YYYYMMDD or YYYY-MM-DD, every command alike; a date."""
+
+    name = "YYYYMMDD"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        for form in ("%Y%m%d", "%Y-%m-%d"):
+            try:
+                return dt.datetime.strptime(text, form).date()
+            except ValueError:
+                continue
+        self.fail(f"{value!r} is not a date: use YYYYMMDD or YYYY-MM-DD (e.g. 20260305)",
+                  param, ctx)
+
+
 def print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], as_json: bool) -> None:
     """Rows as JSON Lines, or as a table with aligned columns."""
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row))
+            click.echo(json.dumps(ids_as_text(row)))
         return
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) if rows else len(c) for c in columns]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))

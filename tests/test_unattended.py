@@ -21,6 +21,7 @@ from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.cli import main
 from lsst_alert_pipeline.ops.status import current_day_obs
 from lsst_alert_pipeline.pipeline import consume as consumer
+from lsst_alert_pipeline.pipeline.ledger import Ledger
 
 from .alerts import renumbered
 from .conftest import real_files
@@ -137,6 +138,7 @@ def test_retention_removes_old_files_only_inside_the_output_directory(tmp_path: 
     out = tmp_path / "lsst_alerts"
     for folder in ("data", "cutouts", "deadletter", "state"):
         (out / folder).mkdir(parents=True)
+    Ledger(out / "state" / "ledger.sqlite").close()  # a collection: only consume makes one
     old_csv = out / "data" / "lsst_alerts_20250101.csv"
     recent_csv = out / "data" / "lsst_alerts_20251120.csv"
     today_csv = out / "data" / f"lsst_alerts_{current_day_obs()}.csv"
@@ -235,6 +237,7 @@ def test_cleanup_of_thousands_of_files_logs_one_summary_and_lists_them_only_when
     out = tmp_path / "lsst_alerts"
     for folder in ("data", "cutouts", "deadletter", "state"):
         (out / folder).mkdir(parents=True)
+    Ledger(out / "state" / "ledger.sqlite").close()  # a collection: only consume makes one
     nights = [f"202501{day:02d}" for day in range(1, 11)]
     old = []
     for night in nights:

@@ -340,7 +340,7 @@ def test_cli_report_prints_index_path(real_output, tmp_path):
 
 
 def test_cli_report_rejects_a_malformed_date(made_output):
-    result = CliRunner().invoke(main, ["report", "--date", "2025-11-21", "--output-dir",
+    result = CliRunner().invoke(main, ["report", "--date", "21.11.2025", "--output-dir",
                                        str(made_output)])
     assert result.exit_code != 0 and "YYYYMMDD" in result.output
 

@@ -21,6 +21,7 @@ from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.cli import main
 from lsst_alert_pipeline.ops.status import current_day_obs
 from lsst_alert_pipeline.pipeline import consume as consumer
+from lsst_alert_pipeline.pipeline.ledger import Ledger
 
 from .alerts import renumbered
 from .conftest import real_files
@@ -146,6 +147,7 @@ def test_retention_retires_old_nights_only_inside_the_output_directory(tmp_path:
     out = tmp_path / "lsst_alerts"
     for folder in ("data", "cutouts", "deadletter", "state"):
         (out / folder).mkdir(parents=True)
+    Ledger(out / "state" / "ledger.sqlite").close()  # a collection: only consume makes one
     old, recent = night_before(45), night_before(10)
     old_csv = out / "data" / f"lsst_alerts_{old}.csv"
     recent_csv = out / "data" / f"lsst_alerts_{recent}.csv"
@@ -246,6 +248,7 @@ def test_cleanup_of_thousands_of_files_logs_one_summary_and_lists_them_only_when
     out = tmp_path / "lsst_alerts"
     for folder in ("data", "cutouts", "deadletter", "state"):
         (out / folder).mkdir(parents=True)
+    Ledger(out / "state" / "ledger.sqlite").close()  # a collection: only consume makes one
     nights = [night_before(days) for days in range(60, 70)]
     old = []
     for night in nights:

@@ -12,12 +12,13 @@ from .. import exitcodes
 from ..decode.batch import decode_files
 from ..decode.normalize import INSPECT_COLUMNS
 from ..errors import ConfigurationError, InvalidMessage
-from .options import EXIT_BAD_INPUT, EXIT_NOT_DELIVERED, setup_logging
+from .options import EXIT_BAD_INPUT, EXIT_NOT_DELIVERED, ids_as_text, setup_logging
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert (JSON Lines).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert (JSON Lines); "
+              "ids as strings, since 64-bit ids lose digits as JSON numbers.")
 def inspect(paths: tuple[str, ...], as_json: bool) -> None:
     """Decode alert files (wire format, Avro container, ANTARES locus) and print normalized records.
 
@@ -37,7 +38,8 @@ def inspect(paths: tuple[str, ...], as_json: bool) -> None:
                 click.echo(f"error: {path}: {outcome.reason}", err=True)
                 continue
             for record in outcome:
-                click.echo(json.dumps(record.as_json()) if as_json else record.inspect_row())
+                click.echo(json.dumps(ids_as_text(record.as_json())) if as_json
+                           else record.inspect_row())
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     if bad:

@@ -16,16 +16,13 @@ import click
 
 from .. import exitcodes
 from ..ops.query import EXAMPLES, QueryError
+from .options import NightDate, collection_options, collection_settings, ids_as_text
 
 FORMATS = click.Choice(["table", "csv", "json"])
+FORMAT_HELP = ("json: one object per row (JSON Lines), ids (columns named ...Id) as strings, "
+               "since 64-bit ids lose digits as JSON numbers; bytes in base64.")
 TABLE_CELL_WIDTH = 40
 _EXAMPLE_TEXT = "\n".join(f"  # {what}\n  lsst-alerts query \"{sql}\"" for what, sql in EXAMPLES)
-
-
-def _output_dir_option() -> Any:
-    return click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-                        default=Path("lsst_alerts"), show_default=True,
-                        help="The consumer's output directory (its archive/ is read).")
 
 
 def _plain(value: Any) -> Any:
@@ -57,7 +54,8 @@ def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], form: str)
     """Rows as an aligned table, CSV, or JSON Lines (one object per row)."""
     if form == "json":
         for row in rows:
-            click.echo(json.dumps({c: _plain(v) for c, v in zip(columns, row, strict=True)}))
+            click.echo(json.dumps(ids_as_text({c: _plain(v)
+                                               for c, v in zip(columns, row, strict=True)})))
         return
     if form == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -81,9 +79,10 @@ def _fail(exc: QueryError) -> None:
 
 @click.command(epilog=f"\b\nExamples:\n{_EXAMPLE_TEXT}")
 @click.argument("sql")
-@_output_dir_option()
-@click.option("--format", "form", type=FORMATS, default="table", show_default=True)
-def query(sql: str, output_dir: Path, form: str) -> None:
+@collection_options
+@click.option("--format", "form", type=FORMATS, default="table", show_default=True,
+              help=FORMAT_HELP)
+def query(sql: str, config_file: Path | None, output_dir: Path | None, form: str) -> None:
     """Run SQL over the archive (DuckDB, embedded) as the table `alerts`.
 
     Its columns: the CSV's (alertId, diaSourceId, diaObjectId, ra, dec, mjd, filterName,
@@ -93,8 +92,9 @@ def query(sql: str, output_dir: Path, form: str) -> None:
     """
     from ..ops.query import run_query
 
+    settings = collection_settings(config_file, output_dir, readable=("archive",))
     try:
-        result = run_query(output_dir, sql)
+        result = run_query(settings.output_dir, sql)
     except QueryError as exc:
         _fail(exc)
         return
@@ -103,11 +103,13 @@ def query(sql: str, output_dir: Path, form: str) -> None:
 
 @click.command()
 @click.argument("dia_object_id", type=int)
-@_output_dir_option()
-@click.option("--format", "form", type=FORMATS, default="table", show_default=True)
+@collection_options
+@click.option("--format", "form", type=FORMATS, default="table", show_default=True,
+              help=FORMAT_HELP)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Also draw flux against time per band with error bars into this PNG.")
-def lightcurve(dia_object_id: int, output_dir: Path, form: str, plot: Path | None) -> None:
+def lightcurve(dia_object_id: int, config_file: Path | None, output_dir: Path | None, form: str,
+               plot: Path | None) -> None:
     """Every detection and forced point of one diaObject across all archived nights.
 
     Detections once per diaSourceId (the triggering diaSource and prvDiaSources), forced
@@ -115,12 +117,25 @@ def lightcurve(dia_object_id: int, output_dir: Path, form: str, plot: Path | Non
 
     \b
     Example:
-      lsst-alerts lightcurve 170094456248729605 --plot lc.png
+      lsst-alerts lightcurve 313893023095193658 --plot lc.png
+
+    diaObjectId 0 is Rubin's "no object" (every solar-system alert): it is refused; query a
+    solar-system object by its ssObjectId instead.
     """
     from ..look.lightcurve import COLUMNS, light_curve
 
+    if dia_object_id == 0:
+        raise click.BadParameter(
+            "0 is Rubin's \"no object\", the diaObjectId of every solar-system alert, not one "
+            "object; query a solar-system object by its ssObjectId, e.g. lsst-alerts query "
+            "\"SELECT diaSourceId, mjd, band, psfFlux FROM alerts WHERE ssObjectId = N\"",
+            param_hint="DIA_OBJECT_ID")
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise click.BadParameter(f"{plot}: the plot is written as PNG; name the file .png",
+                                 param_hint="--plot")
+    settings = collection_settings(config_file, output_dir, readable=("archive",))
     try:
-        points = light_curve(output_dir, dia_object_id)
+        points = light_curve(settings.output_dir, dia_object_id)
         if plot is not None:
             from ..look.lightcurve import plot_light_curve
 
@@ -137,9 +152,9 @@ def lightcurve(dia_object_id: int, output_dir: Path, form: str, plot: Path | Non
 
 
 @click.command()
-@_output_dir_option()
-@click.option("--date", metavar="YYYY-MM-DD", help="Only this night (dayObs).")
-def compact(output_dir: Path, date: str | None) -> None:
+@collection_options
+@click.option("--date", type=NightDate(), help="Only this night (dayObs), YYYYMMDD or YYYY-MM-DD.")
+def compact(config_file: Path | None, output_dir: Path | None, date: dt.date | None) -> None:
     """Merge each night's small archive files into one (safe while a consumer runs).
 
     \b
@@ -148,7 +163,6 @@ def compact(output_dir: Path, date: str | None) -> None:
     """
     from ..ops.compact import compact as run_compact
 
-    if date is not None and len(date) == 8 and date.isdigit():
-        date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    report = run_compact(output_dir, date)
+    settings = collection_settings(config_file, output_dir)
+    report = run_compact(settings.output_dir, None if date is None else date.isoformat())
     click.echo(report.line())

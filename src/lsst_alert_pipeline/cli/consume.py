@@ -17,7 +17,15 @@ import click
 from .. import config, exitcodes
 from ..errors import ConfigurationError
 from .notify import check_notify, start_notifier
-from .options import consumer_options, print_rows, settings_from, setup_logging
+from .options import (
+    collection_options,
+    collection_settings,
+    consumer_options,
+    print_rows,
+    require_collection,
+    settings_from,
+    setup_logging,
+)
 
 log = logging.getLogger("lsst_alert_pipeline")
 
@@ -186,13 +194,13 @@ def topics(ctx: click.Context, as_json: bool, **params: Any) -> None:
 @click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
               help="Delete CSV files, cutouts, dead letters and archive files older "
               "than this many days (at least 1).")
-@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
-              show_default=True)
+@collection_options
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
 @click.option("--verbose", "-v", is_flag=True, help="Also list each file, one per line.")
 @click.option("--check", is_flag=True, help="Only validate the options and exit (0, or 2 "
               "with the reason); run_lsst_consumer.sh checks RETENTION_DAYS so before a run.")
-def cleanup(days: int, output_dir: Path, dry_run: bool, verbose: bool, check: bool) -> None:
+def cleanup(days: int, config_file: Path | None, output_dir: Path | None, dry_run: bool,
+            verbose: bool, check: bool) -> None:
     """Apply retention to the output directory (what run_lsst_consumer.sh calls after a run).
 
     Never deletes today's files or anything outside the output directory. Prints one summary
@@ -207,8 +215,9 @@ def cleanup(days: int, output_dir: Path, dry_run: bool, verbose: bool, check: bo
     from ..ops.retention import cleanup as run_cleanup
     from ..pipeline.outputdir import AlreadyRunning, OutputError
 
+    settings = collection_settings(config_file, output_dir)
     try:
-        report = run_cleanup(output_dir, days, dry_run)
+        report = run_cleanup(settings.output_dir, days, dry_run)
     except AlreadyRunning as exc:
         click.echo(f"{exc}; retention runs after it", err=True)
         sys.exit(exitcodes.ALREADY_RUNNING)
@@ -222,10 +231,7 @@ def cleanup(days: int, output_dir: Path, dry_run: bool, verbose: bool, check: bo
 
 
 @click.command("fill-cutouts")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML configuration file (its [antares] api_url, timeout, retries).")
-@click.option("--output-dir", type=click.Path(path_type=Path),
-              help="The consumer's output directory (default ./lsst_alerts).")
+@collection_options
 @click.option("--member", help="Scale-out: fill this member's cutouts (members/NAME/).")
 def fill_cutouts(config_file: Path | None, output_dir: Path | None, member: str | None) -> None:
     """Fetch again the ANTARES cutouts recorded as missing for now.
@@ -243,12 +249,8 @@ def fill_cutouts(config_file: Path | None, output_dir: Path | None, member: str 
     from ..pipeline.outputdir import AlreadyRunning
     from ..sources.antares_thumbnails import AntaresThumbnails
 
-    flags = {k: v for k, v in {"output_dir": output_dir, "member": member}.items() if v}
-    try:
-        settings = config.load(config_file, flags=flags, require_source=False)
-    except ConfigurationError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(exitcodes.CONFIG_ERROR)
+    # [antares] api_url, timeout, retries and concurrency come from the same settings.
+    settings = collection_settings(config_file, output_dir, member=member)
     fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
                                 settings.antares_retries, settings.antares_concurrency)
     try:
@@ -278,6 +280,7 @@ def status(ctx: click.Context, as_json: bool, no_broker: bool, **params: Any) ->
     from ..ops.status import collect, status_lines
 
     settings = settings_from(ctx, params, require_source=False)
+    require_collection(settings)
     facts = collect(settings.output_dir, kafka=None if no_broker else settings.kafka,
                     topics=settings.topics)
     if as_json:
@@ -288,9 +291,8 @@ def status(ctx: click.Context, as_json: bool, no_broker: bool, **params: Any) ->
 
 
 @click.command()
-@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("lsst_alerts"),
-              show_default=True, help="The root the members (--member NAME) write under.")
-def merge(output_dir: Path) -> None:
+@collection_options
+def merge(config_file: Path | None, output_dir: Path | None) -> None:
     """Append the group's members' new rows to OUTPUT_DIR/data/, each alert once.
 
     Never rewrites or deletes a row; refuses while a consumer writes to the root.
@@ -304,6 +306,7 @@ def merge(output_dir: Path) -> None:
     from ..ops.merge import merge as run_merge
     from ..pipeline.outputdir import AlreadyRunning
 
+    output_dir = collection_settings(config_file, output_dir).output_dir
     try:
         report = run_merge(output_dir)
     except AlreadyRunning as exc:

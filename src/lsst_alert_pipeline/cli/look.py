@@ -3,20 +3,22 @@ makes a night to look at."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
 import click
 
+from .options import NightDate, collection_options, collection_settings
+
 
 @click.command()
 @click.argument("dia_source_id", type=int)
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("lsst_alerts"), show_default=True,
-              help="The consumer's output directory (data/, cutouts/).")
+@collection_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="PNG to write (default DIR/previews/<diaSourceId>.png).")
-def show(dia_source_id: int, output_dir: Path, out: Path | None) -> None:
+def show(dia_source_id: int, config_file: Path | None, output_dir: Path | None,
+         out: Path | None) -> None:
     """Render one alert's cutouts, key values and light curve to a PNG; print its path.
 
     \b
@@ -25,19 +27,20 @@ def show(dia_source_id: int, output_dir: Path, out: Path | None) -> None:
     """
     from ..look import render_preview
 
-    click.echo(render_preview(output_dir, dia_source_id, out))
+    settings = collection_settings(config_file, output_dir, readable=("data",))
+    click.echo(render_preview(settings.output_dir, dia_source_id, out))
 
 
 @click.command()
-@click.option("--date", metavar="YYYYMMDD", help="Night (dayObs) to report (default: newest CSV).")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("lsst_alerts"), show_default=True,
-              help="The consumer's output directory (data/, cutouts/).")
+@click.option("--date", type=NightDate(),
+              help="Night (dayObs) to report, YYYYMMDD or YYYY-MM-DD (default: newest CSV).")
+@collection_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for index.html and PNGs (default DIR/reports/<date>/).")
 @click.option("--max-alerts", type=click.IntRange(min=0), default=500, show_default=True,
               help="At most this many alerts get thumbnails and previews.")
-def report(date: str | None, output_dir: Path, out: Path | None, max_alerts: int) -> None:
+def report(date: dt.date | None, config_file: Path | None, output_dir: Path | None,
+           out: Path | None, max_alerts: int) -> None:
     """Write a static HTML report of one night (opens from disk); print index.html's path.
 
     \b
@@ -46,9 +49,9 @@ def report(date: str | None, output_dir: Path, out: Path | None, max_alerts: int
     """
     from ..look import write_report
 
-    if date is not None and not (len(date) == 8 and date.isdigit()):
-        raise click.BadParameter(f"{date!r} is not YYYYMMDD", param_hint="--date")
-    click.echo(write_report(output_dir, date, out, max_alerts))
+    settings = collection_settings(config_file, output_dir, readable=("data",))
+    click.echo(write_report(settings.output_dir, None if date is None else date.strftime("%Y%m%d"),
+                            out, max_alerts))
 
 
 @click.command()

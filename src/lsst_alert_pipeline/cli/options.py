@@ -3,6 +3,7 @@ logging set-up, table printing, and the exit statuses of the commands other than
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -59,11 +60,12 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The settings flags shared by `consume`, `config check`, `offsets`, `topics`, `status`."""
     options = [
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="TOML configuration file (default ./lsst_alerts.toml if present)."),
+                     help=CONFIG_HELP),
         click.option("--from", "from_paths", multiple=True, type=click.Path(),
                      help="Read alert files or folders instead of Kafka."),
         click.option("--output-dir", type=click.Path(path_type=Path),
-                     help="Where data/, cutouts/ go (default ./lsst_alerts)."),
+                     help="Where data/, cutouts/ go (default: output_dir of the configuration "
+                     "file or LSST_ALERTS_OUTPUT_DIR, else ./lsst_alerts)."),
         click.option("--bootstrap-servers", help="Kafka bootstrap.servers."),
         click.option("--topic", "topics", multiple=True, help="Topic(s) to read."),
         click.option("--group-id", help="Kafka consumer group (group.id)."),
@@ -103,10 +105,66 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+CONFIG_HELP = "TOML configuration file (default ./lsst_alerts.toml if present)."
+OUTPUT_DIR_HELP = ("The collection (default: output_dir of the configuration file or "
+                   "LSST_ALERTS_OUTPUT_DIR, else ./lsst_alerts).")
+
+
+def collection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--config and --output-dir, for the commands that read or tend an existing collection
+    (query, lightcurve, show, report, cleanup, fill-cutouts, merge, compact); resolved by
+    collection_settings."""
+    command = click.option("--output-dir", type=click.Path(path_type=Path),
+                           help=OUTPUT_DIR_HELP)(command)
+    return click.option("--config", "config_file",
+                        type=click.Path(dir_okay=False, path_type=Path), help=CONFIG_HELP)(command)
+
+
+def resolve(ctx: click.Context | None, config_file: Path | None, flags: dict[str, Any],
+            require_source: bool) -> Settings:
+    """Every command's settings, one way: flags > environment (LSST_ALERTS_*) > configuration
+    file (--config, LSST_ALERTS_CONFIG or ./lsst_alerts.toml) > lsst_alert_consumer.py's base
+    settings (ctx.obj) > defaults, by config.load; exits 2 on a configuration error."""
+    base = ((ctx.find_root().obj if ctx is not None else None) or {}).get("base_settings")
+    try:
+        return config.load(config_file, flags=flags, base=base, require_source=require_source)
+    except ConfigurationError as exc:
+        fail_configuration(exc)
+        raise AssertionError("unreachable") from exc
+
+
+def fail_configuration(exc: ConfigurationError) -> None:
+    """Say what to fix in one line and exit 2."""
+    click.echo(f"configuration error: {config.mask_secrets(str(exc))}", err=True)
+    sys.exit(exitcodes.CONFIG_ERROR)
+
+
+def require_collection(settings: Settings, readable: tuple[str, ...] = ()) -> None:
+    """Exit 2, creating nothing, when settings.output_dir holds no collection (a typo)."""
+    from ..pipeline.outputdir import require_collection as check
+
+    try:
+        check(settings.output_dir, readable)
+    except ConfigurationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exitcodes.CONFIG_ERROR)
+
+
+def collection_settings(config_file: Path | None, output_dir: Path | None,
+                        readable: tuple[str, ...] = (), **flags: Any) -> Settings:
+    """The settings of a command on an existing collection (resolve()), refused (exit 2) when
+    the output directory they name holds none: only consume creates a collection."""
+    settings = resolve(click.get_current_context(silent=True), config_file,
+                       {"output_dir": output_dir, **flags}, require_source=False)
+    require_collection(settings, readable)
+    return settings
+
+
 def settings_from(ctx: click.Context, params: dict[str, Any],
                   require_source: bool = True) -> Settings:
     """The validated Settings of consumer_options' flags over the file, environment and base
-    settings (lsst_alert_consumer.py passes those as ctx.obj); exits 2 on a configuration error."""
+    settings (lsst_alert_consumer.py passes those as ctx.obj), by resolve(); exits 2 on a
+    configuration error."""
     kafka = kafka_pairs(params.pop("kafka_pairs"))
     if params.get("bootstrap_servers"):
         kafka["bootstrap.servers"] = params.pop("bootstrap_servers")
@@ -118,19 +176,48 @@ def settings_from(ctx: click.Context, params: dict[str, Any],
     flags = {k: v for k, v in params.items() if v is not None}
     if kafka:
         flags["kafka"] = kafka
-    base = (ctx.obj or {}).get("base_settings")
-    try:
-        return config.load(config_file, flags=flags, base=base, require_source=require_source)
-    except ConfigurationError as exc:
-        click.echo(f"configuration error: {config.mask_secrets(str(exc))}", err=True)
-        sys.exit(exitcodes.CONFIG_ERROR)
+    return resolve(ctx, config_file, flags, require_source)
+
+
+def ids_as_text(value: Any, name: str = "") -> Any:
+    """Every integer under a name ending in Id or _id as a string, in nested values too.
+
+    Rubin's ids are 64-bit; JSON readers that hold numbers as doubles (jq, JavaScript) change
+    those past 2**53 (170093876573794089 becomes 170093876573794080). Strings stay exact."""
+    if isinstance(value, dict):
+        return {key: ids_as_text(item, key) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [ids_as_text(item, name) for item in value]
+    if (isinstance(value, int) and not isinstance(value, bool)
+            and (name.endswith("Id") or name.endswith("_id"))):
+        return str(value)
+    return value
+
+
+class NightDate(click.ParamType):
+    """A night (dayObs) as YYYYMMDD or YYYY-MM-DD, every command alike; a date."""
+
+    name = "YYYYMMDD"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        for form in ("%Y%m%d", "%Y-%m-%d"):
+            try:
+                return dt.datetime.strptime(text, form).date()
+            except ValueError:
+                continue
+        self.fail(f"{value!r} is not a date: use YYYYMMDD or YYYY-MM-DD (e.g. 20260305)",
+                  param, ctx)
 
 
 def print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], as_json: bool) -> None:
     """Rows as JSON Lines, or as a table with aligned columns."""
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row))
+            click.echo(json.dumps(ids_as_text(row)))
         return
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) if rows else len(c) for c in columns]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))

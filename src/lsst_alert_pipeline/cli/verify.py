@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .. import exitcodes
-from .options import consumer_options, print_rows, settings_from
+from .options import consumer_options, print_rows, require_collection, settings_from
 
 if TYPE_CHECKING:
     from ..ops.verify import VerifyReport
@@ -46,6 +46,7 @@ def verify(ctx: click.Context, repair: bool, as_json: bool, **params: Any) -> No
     from ..pipeline.outputdir import AlreadyRunning
 
     settings = settings_from(ctx, params, require_source=False)
+    require_collection(settings)
     try:
         report = run_verify(settings.output_dir, repair, settings)
     except AlreadyRunning as exc:

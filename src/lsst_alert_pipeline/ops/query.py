@@ -18,7 +18,7 @@ EXAMPLES = (
      "WHERE dayObs = '2026-03-05' ORDER BY mjd"),
     ("an object's detections",
      "SELECT diaSourceId, mjd, filterName, psFlux, psFluxErr FROM alerts "
-     "WHERE diaObjectId = 170094456248729605 ORDER BY mjd"),
+     "WHERE diaObjectId = 313893023095193658 ORDER BY mjd"),
     ("the most extended objects",
      "SELECT diaObjectId, max(extendednessMedian) AS ext, count(*) AS alerts FROM alerts "
      "GROUP BY diaObjectId ORDER BY ext DESC NULLS LAST LIMIT 10"),
@@ -34,8 +34,12 @@ class QueryResult:
 
 def run_query(output_dir: Path, sql: str, parameters: list[Any] | None = None) -> QueryResult:
     """Run one SQL statement over the archive; the columns and every row."""
+    if not sql.strip().strip(";").strip():
+        raise QueryError("no SQL statement given: e.g. \"SELECT count(*) FROM alerts\"")
     def work(db: duckdb.DuckDBPyConnection) -> QueryResult:
         relation = db.execute(sql, parameters or [])
+        if relation is None:  # DuckDB's answer to text that holds no statement (a comment)
+            raise QueryError("no SQL statement given: e.g. \"SELECT count(*) FROM alerts\"")
         columns = [item[0] for item in relation.description or []]
         return QueryResult(columns, relation.fetchall())
 

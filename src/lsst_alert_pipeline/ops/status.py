@@ -11,6 +11,7 @@ from typing import Any
 
 from ..decode.times import day_obs, mjd_of_utc
 from ..sinks.csv import night_parts
+from ..sinks.ledger_read import connect_read_only
 
 MISSING_LISTED = 20  # missing cutouts `status` prints; --json lists every one
 
@@ -59,7 +60,7 @@ def _ledger_facts(ledger: Path) -> dict[str, Any]:
                              "retired_nights": {}}
     if not ledger.exists():
         return facts
-    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    db = connect_read_only(ledger)  # writes nothing: a read-only disk can be inspected
     try:
         row = db.execute("SELECT started_at, ended_at, outcome, exit_code FROM runs "
                          "ORDER BY id DESC LIMIT 1").fetchone()

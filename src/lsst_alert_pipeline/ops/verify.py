@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from astropy.io import fits
 
-from ..pipeline.outputdir import OutputDir
+from ..pipeline.outputdir import opened
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -169,15 +169,15 @@ def verify(output_dir: Path, repair: bool = False,
            settings: Settings | None = None) -> VerifyReport:
     """Check every ledger entry against the files (root and members) and, given the Kafka
     settings, the partitions against the group's committed offsets; optionally forget the broken
-    rows and refill what the broker still holds. Holds the root's lock: no consumer at the root."""
+    rows and refill what the broker still holds. Without `repair` it writes nothing (a
+    collection on a read-only disk can be verified) and shares the root's lock with other
+    readers; either way no consumer may be writing at the root."""
     report = VerifyReport()
-    with OutputDir(output_dir) as output:
+    with opened(output_dir, read_only=not repair) as output:
         assert output.ledger is not None
         db = output.ledger.db
         lengths = output.ledger.csv_lengths()
-        retired: dict[str, set[str]] = {}
-        for member, night in db.execute("SELECT output, day_obs FROM retired_nights"):
-            retired.setdefault(member, set()).add(night)
+        retired = output.ledger.retired_by_output()
         homes: dict[str, set[str]] = {}
         for dia_source_id, key in db.execute("SELECT dia_source_id, csv_file FROM alerts"):
             homes.setdefault(key, set()).add(dia_source_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -73,6 +74,12 @@ def consume(settings: Settings, stop: threading.Event | None = None,
 def _consume(settings: Settings, stop: threading.Event | None,
              progress: Progress | None, observer: BatchObserver | None) -> RunSummary:
     started = time.monotonic()
+    # Before the output directory is created: a mistyped --from must not leave a collection.
+    missing = [path for path in settings.from_paths if not os.path.exists(path)]
+    if missing:
+        log.error("configuration error: no such file or folder: %s (--from); nothing was "
+                  "created in %s", ", ".join(missing), settings.output_dir)
+        return RunSummary(outcome="configuration error", exit_code=exitcodes.CONFIG_ERROR)
     if settings.member:
         try:
             refuse_network_filesystem(settings.output_dir)

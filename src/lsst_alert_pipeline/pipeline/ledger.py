@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..sinks.ledger_read import connect_read_only
 from .ledger_schema import (  # noqa: F401 - the ledger's row types, imported from here too
     SCHEMA_VERSION,
     ArchiveFile,
@@ -126,9 +127,14 @@ class Ledger:
     every change of more than one statement goes through `transaction()`, which begins one
     explicitly: `with connection:` alone would begin none."""
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, read_only: bool = False):
+        """Open (creating and migrating) the ledger; `read_only` opens an existing one as
+        connect_read_only does: no file is created, nothing migrated, every write refused."""
         self.path = path
+        if read_only:
+            self.db = connect_read_only(path)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Members of a group share one ledger: writers wait for each other's short commits.
         self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
         # FULL: a committed batch survives power loss; WAL keeps commits to one fsync.
@@ -251,9 +257,23 @@ class Ledger:
     def retired_nights(self, output: str | None = "") -> dict[str, int]:
         """The nights retention retired (of one output; None: of all), with their alerts."""
         where, args = ("WHERE output = ?", (output,)) if output is not None else ("", ())
-        rows = self.db.execute(f"SELECT day_obs, SUM(alerts) FROM retired_nights {where} "
-                               "GROUP BY day_obs ORDER BY day_obs", args)
+        try:
+            rows = self.db.execute(f"SELECT day_obs, SUM(alerts) FROM retired_nights {where} "
+                                   "GROUP BY day_obs ORDER BY day_obs", args).fetchall()
+        except sqlite3.OperationalError:  # a ledger older than schema 3, opened read-only
+            return {}
         return {night: int(count) for night, count in rows}
+
+    def retired_by_output(self) -> dict[str, set[str]]:
+        """Per output ('' or 'members/NAME'), the nights retention retired."""
+        try:
+            rows = self.db.execute("SELECT output, day_obs FROM retired_nights").fetchall()
+        except sqlite3.OperationalError:  # a ledger older than schema 3, opened read-only
+            return {}
+        found: dict[str, set[str]] = {}
+        for output, night in rows:
+            found.setdefault(output, set()).add(night)
+        return found
 
     def homes(self, dia_source_ids: Iterable[str]) -> dict[str, str]:
         """The CSV file (path from the ledger's root) each of these alerts is vouched for in."""

@@ -18,10 +18,12 @@ import ctypes
 import ctypes.util
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import AlreadyRunning, OutputError
+from ..errors import AlreadyRunning, ConfigurationError, OutputError
 from ..sinks.archive import ARCHIVE_FOLDER
 from ..sinks.atomic import TEMP_PREFIX
 from .ledger import Ledger
@@ -36,6 +38,35 @@ def _load_syncfs() -> object | None:
 
 
 _SYNCFS = _load_syncfs()
+LEDGER = Path("state") / "ledger.sqlite"
+
+
+def require_collection(root: Path, readable: tuple[str, ...] = ()) -> None:
+    """Refuse a folder that holds no collection: only `consume` creates one, so a mistyped
+    --output-dir must not become a new, empty, "whole" collection. A collection is a folder with
+    state/ledger.sqlite; a reader may also accept the folders it reads (`readable`, e.g. an
+    archive/ copied without its state/). ConfigurationError (exit 2) says what to do."""
+    if (root / LEDGER).is_file() or any((root / name).is_dir() for name in readable):
+        return
+    raise ConfigurationError(
+        f"{root} holds no collection (no {LEDGER.as_posix()}): check --output-dir, output_dir "
+        "in the configuration file or LSST_ALERTS_OUTPUT_DIR; only `lsst-alerts consume` "
+        "creates a collection")
+
+
+@contextmanager
+def opened(root: Path, read_only: bool = False) -> Iterator[OutputDir]:
+    """An output directory opened to write (OutputDir.open) or only to read it
+    (OutputDir.open_read_only), closed afterwards."""
+    output = OutputDir(root)
+    if read_only:
+        output.open_read_only()
+    else:
+        output.open()
+    try:
+        yield output
+    finally:
+        output.close()
 
 
 class OutputDir:
@@ -72,6 +103,28 @@ class OutputDir:
         self._lock_fd = fd
         self.ledger = Ledger(self.ledger_root / "state" / "ledger.sqlite")
         self.recover()
+        return self
+
+    def open_read_only(self) -> OutputDir:
+        """Open an existing collection to read it, writing nothing (it may be on a read-only
+        disk): the ledger read-only, no recovery, and a shared lock on state/lock when that file
+        exists, which a running consumer's exclusive lock refuses (AlreadyRunning) while other
+        readers share it."""
+        lock = self.state / "lock"
+        if lock.is_file():
+            fd = os.open(lock, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                os.close(fd)
+                raise AlreadyRunning(f"a consumer is writing to {self.root} (lock {lock})"
+                                     ) from exc
+            self._lock_fd = fd
+        try:
+            self.ledger = Ledger(self.ledger_root / LEDGER, read_only=True)
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:

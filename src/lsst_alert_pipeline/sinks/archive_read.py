@@ -8,7 +8,6 @@ archive copied without its state/ folder is read by globbing its Parquet files i
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ import duckdb
 from ..errors import QueryError
 from .archive import ARCHIVE_FOLDER, columns_fingerprint
 from .atomic import TEMP_PREFIX
+from .ledger_read import connect_read_only
 
 T = TypeVar("T")
 LEDGER = Path("state") / "ledger.sqlite"
@@ -34,11 +34,14 @@ def archive_file_groups(output_dir: Path) -> list[list[Path]]:
     ledger = output_dir / LEDGER
     groups: dict[str, list[Path]] = {}
     if ledger.is_file():
-        db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=60)
+        # Read-only: a collection on a read-only disk is queried too. Only a missing table (a
+        # ledger from before the archive existed) means no archive; any other error is raised,
+        # never taken for an empty archive.
+        db = connect_read_only(ledger)
         try:
-            listed = db.execute("SELECT name, columns FROM archive_files ORDER BY name").fetchall()
-        except sqlite3.OperationalError:  # a ledger from before the archive existed
-            listed = []
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            listed = (db.execute("SELECT name, columns FROM archive_files ORDER BY name")
+                      .fetchall() if "archive_files" in tables else [])
         finally:
             db.close()
         for name, columns in listed:

@@ -80,8 +80,8 @@ FILE_BATCH = 256
 # --- which filter files the fast path understands --------------------------------------------
 
 
-def _shape(source: str) -> list[str]:
-    """The file's top-level statements as AST dumps, docstrings dropped and the TUNABLE
+def _shape(source: str) -> list[tuple[str, ast.stmt]]:
+    """The file's top-level statements with their AST dumps, docstrings dropped and the TUNABLE
     constants' literal values blanked; a statement the fast path cannot read stays whole."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
@@ -93,11 +93,12 @@ def _shape(source: str) -> list[str]:
             node.body = body[1:] or [ast.Pass()]
     shapes = []
     for statement in tree.body:
+        dumped = statement
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.targets[0], ast.Name)
                 and statement.targets[0].id in TUNABLE and _literal(statement.value)):
-            statement.value = ast.Constant(value=None)
-        shapes.append(ast.dump(statement))
+            dumped = ast.Assign(targets=statement.targets, value=ast.Constant(value=None))
+        shapes.append((ast.dump(dumped), statement))
     return shapes
 
 
@@ -110,7 +111,7 @@ def _literal(node: ast.expr) -> bool:
 
 @functools.cache
 def _shipped_shape() -> tuple[str, ...]:
-    return tuple(_shape(BUNDLED_FILTER.read_text()))
+    return tuple(dumped for dumped, _ in _shape(BUNDLED_FILTER.read_text()))
 
 
 @functools.cache
@@ -120,17 +121,16 @@ def _shipped_functions() -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=16)
-def _file_difference(path: str, source: str) -> str | None:
+def _file_difference(source: str) -> str | None:
     """Where a filter file first differs from the shipped one beyond TUNABLE; None if nowhere."""
     try:
         shapes = _shape(source)
     except SyntaxError as exc:
         return f"it does not parse ({exc})"
     shipped = _shipped_shape()
-    tree = ast.parse(source).body
-    for index, (mine, theirs) in enumerate(zip(shapes, shipped, strict=False)):
+    for (mine, statement), theirs in zip(shapes, shipped, strict=False):
         if mine != theirs:
-            return f"line {tree[index].lineno} ({_name_of(tree[index])}) differs"
+            return f"line {statement.lineno} ({_name_of(statement)}) differs"
     if len(shapes) != len(shipped):
         return f"it has {len(shapes)} top-level statements, the shipped one {len(shipped)}"
     return None
@@ -158,7 +158,7 @@ def fallback_reason(filter_class: type[BaseFilter]) -> str | None:
         source = Path(path).read_text()
     except OSError as exc:
         return f"cannot read {path}: {exc}"
-    difference = _file_difference(str(path), source)
+    difference = _file_difference(source)
     if difference is not None:
         return f"{path} is not the shipped filter with other constants: {difference}"
     if getattr(module, filter_class.__name__, None) is not filter_class:
@@ -420,7 +420,7 @@ class FastFilter:
     def paths_line(self) -> str:
         """Which path gave the verdicts so far (filter-test's closing line)."""
         if self.fallback:
-            return f"all {self.devkit_alerts:,} through the DevKit ({self.fallback})"
+            return f"all {self.devkit_alerts:,} through the DevKit"
         return (f"{self.fast_alerts:,} by the fast path, {self.devkit_alerts:,} through the "
                 "DevKit")
 

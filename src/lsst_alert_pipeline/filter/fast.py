@@ -23,10 +23,12 @@ import copy
 import functools
 import inspect
 import io
+import itertools
 import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from math import isfinite
 from operator import itemgetter
@@ -293,11 +295,30 @@ def _wire_version(payload: bytes, schemas: SchemaSource) -> str | None:
     return version
 
 
-def read_batch(payloads: Sequence[bytes], schemas: SchemaSource) -> list[_Read | None]:
+HeavyRead = Future[list[tuple[int, _Read]]]
+
+
+def read_batch(payloads: Sequence[bytes], schemas: SchemaSource, pool: Executor | None = None
+               ) -> tuple[list[_Read | None], list[HeavyRead]]:
     """Per payload, what its light locus needs, or None for the DevKit path (not a wire payload
-    of a bundled schema, or anything unexpected while reading it)."""
+    of a bundled schema, or anything unexpected while reading it). Long histories are read by
+    polars in the pool (it lets the caller's thread run meanwhile), each group's reads arriving
+    by its future; without a pool, here, their futures already done."""
     out: list[_Read | None] = [None] * len(payloads)
     heavy: dict[str, list[tuple[int, _Read, int]]] = {}
+    sizes: dict[str, int] = {}
+    pending: list[HeavyRead] = []
+
+    def start(version: str) -> None:
+        group = heavy.pop(version)
+        del sizes[version]
+        if pool is not None:
+            pending.append(pool.submit(_read_heavy, version, group, payloads))
+            return
+        done: HeavyRead = Future()
+        done.set_result(_read_heavy(version, group, payloads))
+        pending.append(done)
+
     for index, payload in enumerate(payloads):
         version = _wire_version(payload, schemas)
         if version is None:
@@ -313,6 +334,9 @@ def read_batch(payloads: Sequence[bytes], schemas: SchemaSource) -> list[_Read |
             count = history_length(payload, body.tell(), split.array_branch)
             if count >= HEAVY_HISTORY and count * split.row_fields <= len(payload):
                 heavy.setdefault(version, []).append((index, read, count))
+                sizes[version] = sizes.get(version, 0) + len(payload)
+                if sizes[version] >= HEAVY_GROUP_BYTES:
+                    start(version)
                 continue
             tail = fastavro.schemaless_reader(body, split.suffix, history_reader(version))
             if body.tell() != len(payload) or not isinstance(tail, dict):
@@ -323,26 +347,17 @@ def read_batch(payloads: Sequence[bytes], schemas: SchemaSource) -> list[_Read |
             out[index] = read
         except Exception:  # noqa: S112 - the DevKit path decodes it again and says what is wrong
             continue
-    for version, items in heavy.items():
-        group: list[tuple[int, _Read, int]] = []
-        size = 0
-        for item in items:
-            group.append(item)
-            size += len(payloads[item[0]])
-            if size >= HEAVY_GROUP_BYTES:
-                _read_heavy(version, group, payloads, out)
-                group, size = [], 0
-        if group:
-            _read_heavy(version, group, payloads, out)
-    return out
+    for version in list(heavy):
+        start(version)
+    return out, pending
 
 
-def _read_heavy(version: str, group: list[tuple[int, _Read, int]], payloads: Sequence[bytes],
-                out: list[_Read | None]) -> None:
+def _read_heavy(version: str, group: list[tuple[int, _Read, int]], payloads: Sequence[bytes]
+                ) -> list[tuple[int, _Read]]:
     """The history rows of long-history alerts by one polars read of their bodies in one Avro
     block, checked as batch.py checks its reads: the triggering diaSourceIds come back in order,
     each history is at least its first block's count, and each body ends with the fields read
-    last. On any mismatch the group is left to the DevKit path."""
+    last. On any mismatch none: the group is left to the DevKit path."""
     import polars as pl
 
     tail_names, _ = tail_schema(version)
@@ -353,7 +368,7 @@ def _read_heavy(version: str, group: list[tuple[int, _Read, int]], payloads: Seq
         frame = read_avro_container(one_block_container(version, bodies), columns)
         ids = frame.get_column("diaSource").struct.field("diaSourceId").to_list()
         if ids != [read.trigger.get("diaSourceId") for _, read, _ in group]:
-            return
+            return []
         rows = pl.col("prvDiaSources").list
         history = frame.select(
             rows.eval(pl.element().struct.field("diaSourceId")).alias("ids"),
@@ -369,18 +384,16 @@ def _read_heavy(version: str, group: list[tuple[int, _Read, int]], payloads: Seq
                 group, columns_read, tails, strict=True):
             if len(row_ids or ()) < count or not payloads[index].endswith(
                     encoded_tail(version, tail)):
-                return
-            checked.append((index, read, list(zip(row_ids or (), mjds or (), values or (),
-                                                  strict=True))))
+                return []
+            read.history = list(zip(row_ids or (), mjds or (), values or (), strict=True))
+            checked.append((index, read))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # polars panics (pyo3 PanicException) on some corrupt bodies
         log.debug("columnar read of %d v%s alerts for the filter failed (%s)", len(group),
                   version, exc)
-        return
-    for index, read, history_rows in checked:
-        read.history = history_rows
-        out[index] = read
+        return []
+    return checked
 
 
 # --- running the filter ------------------------------------------------------------------------
@@ -399,23 +412,28 @@ class FastFilter:
         # Alerts each path evaluated (tests and the benchmark check the fast path served).
         self.fast_alerts = 0
         self.devkit_alerts = 0
+        self._pool: ThreadPoolExecutor | None = None
 
     def results(self, payloads: Sequence[bytes], paths: Sequence[str] | None = None
                 ) -> list[list[FilterResult]]:
         """Per payload, the filter's result on each alert it holds (an undecodable payload gives
         one errored result), exactly as devkit_run.run_filter reports them."""
         names = list(paths) if paths is not None else [""] * len(payloads)
-        reads: list[_Read | None] = (
-            [None] * len(payloads) if self.fallback else read_batch(payloads, self.schemas))
-        out = []
-        for payload, path, read in zip(payloads, names, reads, strict=True):
-            result = None if read is None else self._fast(read, path)
-            if result is None:
-                out.append(self._devkit(payload, path))
-            else:
-                self.fast_alerts += 1
-                out.append([result])
-        return out
+        out: list[list[FilterResult] | None] = [None] * len(payloads)
+        if not self.fallback:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="filter-columnar")
+            reads, pending = read_batch(payloads, self.schemas, self._pool)
+            # The short histories are judged while polars reads the long ones.
+            light = [(index, read) for index, read in enumerate(reads) if read is not None]
+            for group in itertools.chain([light], (future.result() for future in pending)):
+                for index, read in group:
+                    result = self._fast(read, names[index])
+                    if result is not None:
+                        self.fast_alerts += 1
+                        out[index] = [result]
+        return [self._devkit(payload, path) if results is None else results
+                for payload, path, results in zip(payloads, names, out, strict=True)]
 
     def paths_line(self) -> str:
         """Which path gave the verdicts so far (filter-test's closing line)."""

@@ -368,6 +368,8 @@ def test_filter_test_says_once_why_an_edited_filter_runs_through_the_devkit(
     reference = CliRunner().invoke(main, ["filter-test", "--devkit", "--filter", str(path),
                                           folder])
     assert strip_times(done.stdout) == strip_times(reference.stdout)
+    assert "DevKit time per locus" in done.stdout.splitlines()[-1]
+    assert "fast path" not in done.stdout
 
 
 def strip_times(output: str) -> list[str]:

@@ -148,8 +148,10 @@ def filter_test(paths: tuple[str, ...], filter_path: str | None, as_json: bool,
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     summary = summarize(results)
-    click.echo(summary.line(filter_class.__name__, None if fast_filter is None
-                            else fast_filter.paths_line()), err=as_json)
+    # After a fallback, said once above, the closing line is --devkit's.
+    fast = fast_filter is not None and not fast_filter.fallback
+    click.echo(summary.line(filter_class.__name__, fast_filter.paths_line() if fast_filter
+                            and fast else None), err=as_json)
     if summary.counts["errored"]:
         sys.exit(EXIT_BAD_INPUT)
 

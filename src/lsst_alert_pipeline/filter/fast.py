@@ -436,9 +436,7 @@ class FastFilter:
                 for payload, path, results in zip(payloads, names, out, strict=True)]
 
     def paths_line(self) -> str:
-        """Which path gave the verdicts so far (filter-test's closing line)."""
-        if self.fallback:
-            return f"all {self.devkit_alerts:,} through the DevKit"
+        """How many alerts each path judged so far (filter-test's closing line)."""
         return (f"{self.fast_alerts:,} by the fast path, {self.devkit_alerts:,} through the "
                 "DevKit")
 

@@ -55,7 +55,7 @@ from ..decode.schemas import (
     field_names_for,
     inline_named_types,
 )
-from ..errors import InvalidMessage
+from ..errors import InvalidMessage, PipelineError
 from .devkit_locus import DIA_SOURCE_PREFIX, alert_properties
 from .devkit_run import BUNDLED_FILTER, FilterResult, load_filter, locus_result, run_on_alert
 
@@ -288,7 +288,11 @@ def _wire_version(payload: bytes, schemas: SchemaSource) -> str | None:
         if detect_format(payload) != "wire":
             return None
         version, _ = schemas.lookup(wire_schema_id(payload))
-    except Exception:  # the DevKit path names what is wrong with it
+    except InvalidMessage:
+        return None  # the DevKit path says what is wrong with it
+    except PipelineError:
+        raise  # a failure of the system, not of this message (decode/batch.py does the same)
+    except Exception:
         return None
     if version is None or version not in bundled_versions() or not _fast_version(version):
         return None

@@ -271,7 +271,7 @@ def test_filter_file_imports_alone_in_a_fresh_interpreter(tmp_path: Path) -> Non
 def test_filter_test_cli_counts_add_up(alert_packets: Path) -> None:
     folders = [str(alert_packets / name) for name in WIRE_DIRS]
     expected = sum(1 for _ in run_filter(folders))
-    done = CliRunner().invoke(main, ["filter-test", *folders])
+    done = CliRunner().invoke(main, ["filter-test", "--devkit", *folders])
     assert done.exit_code == 0, done.output
     summary = done.stdout.strip().splitlines()[-1]
     counts = {name: int(summary.split(f" {name}")[0].split()[-1])

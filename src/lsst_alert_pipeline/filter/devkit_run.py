@@ -69,12 +69,17 @@ class FilterSummary:
     median_seconds: float | None
     max_seconds: float | None
 
-    def line(self, filter_name: str) -> str:
-        """`filter-test`'s closing line: counts per outcome and the DevKit's time per locus."""
+    def line(self, filter_name: str, paths: str | None = None) -> str:
+        """`filter-test`'s closing line: counts per outcome and the filter's time per locus as
+        the DevKit's filter_report measures it; `paths` says which path gave the verdicts when
+        the fast path (fast.py) ran."""
         line = ", ".join(f"{self.counts[name]} {name}" for name in self.counts)
         if self.median_seconds is not None and self.max_seconds is not None:
-            line += (f"; DevKit time per locus: median {self.median_seconds * 1000:.2f} ms, "
+            timing = "DevKit time per locus" if paths is None else "filter time per locus"
+            line += (f"; {timing}: median {self.median_seconds * 1000:.2f} ms, "
                      f"max {self.max_seconds * 1000:.2f} ms")
+        if paths is not None:
+            line += f"; {paths}"
         return f"{filter_name}: {line}"
 
 
@@ -122,7 +127,7 @@ def _filter_function(filter_instance: BaseFilter, name: str) -> Any:
     return found if callable(found) else None
 
 
-def reason_for(filter_instance: BaseFilter, locus: DevKitLocus, tagged: bool) -> str:
+def reason_for(filter_instance: BaseFilter, locus: Any, tagged: bool) -> str:
     """The filter's own reason when it explains itself (an `evaluate` function), else a tag note."""
     evaluate = _filter_function(filter_instance, "evaluate")
     if evaluate is not None:
@@ -131,7 +136,7 @@ def reason_for(filter_instance: BaseFilter, locus: DevKitLocus, tagged: bool) ->
     return "tagged" if tagged else "not tagged"
 
 
-def sso_for(filter_instance: BaseFilter, locus: DevKitLocus) -> str | None:
+def sso_for(filter_instance: BaseFilter, locus: Any) -> str | None:
     """What decided the solar-system association (`ssObjectId 1234`, `none (ssObjectId 0)`),
     when the filter file says (a `solar_system_association` function)."""
     association = _filter_function(filter_instance, "solar_system_association")
@@ -190,7 +195,15 @@ def run_on_locus(filter_instance: BaseFilter, locus: DevKitLocus, path: str,
     recorder = _RecordingRun(filter_instance)
     with _quiet():
         report = filter_report(recorder, locus)  # duck-typed: filter_report only calls run()
-    returned, seconds = recorder.returned, report["time"]
+    properties = {name: locus.properties[name] for name in report["new_locus_properties"]}
+    return locus_result(filter_instance, locus, path, dia_source_id, recorder.returned,
+                        report["time"], report["new_tags"], properties)
+
+
+def locus_result(filter_instance: BaseFilter, locus: Any, path: str, dia_source_id: int | None,
+                 returned: FilterReturn | None, seconds: float | None, new_tags: Iterable[str],
+                 new_properties: dict[str, Any]) -> FilterResult:
+    """The FilterResult of what run() returned and added to a locus (the fast path's too)."""
     if returned is None or returned.status == "Errored":
         error = "no result" if returned is None else (
             f"{returned.exception_name}: {returned.exception_message}")
@@ -198,16 +211,16 @@ def run_on_locus(filter_instance: BaseFilter, locus: DevKitLocus, path: str,
     if returned.status == "Skipped":
         reason = "DevKit skipped the locus: not LSST-triggered or a required property is missing"
         return FilterResult(path, dia_source_id, "skipped", reason, seconds)
-    tagged = bool(report["new_tags"])
-    properties = {name: locus.properties[name] for name in report["new_locus_properties"]}
+    tags = sorted(new_tags)
+    tagged = bool(tags)
     return FilterResult(
         path,
         dia_source_id,
         "passed" if tagged else "failed",
         reason_for(filter_instance, locus, tagged),
         seconds,
-        sorted(report["new_tags"]),
-        properties,
+        tags,
+        new_properties,
         sso_for(filter_instance, locus),
     )
 

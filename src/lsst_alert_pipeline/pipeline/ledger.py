@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .ledger_schema import (  # noqa: F401 - the ledger's row types, imported from here too
+    ARCHIVE_FILE_COLUMNS,
     SCHEMA_VERSION,
     ArchiveFile,
     BatchRecord,
@@ -23,6 +24,8 @@ from .ledger_schema import (  # noqa: F401 - the ledger's row types, imported fr
     OffsetRange,
     WrittenAlert,
     migrate,
+    pack_ids,
+    unpack_ids,
 )
 
 
@@ -180,8 +183,8 @@ class Ledger:
             taken = known_in(db, (alert.dia_source_id for alert in batch.written))
             if taken:
                 raise AlertsTaken(taken)  # the transaction is rolled back
-            db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)",
-                           list(batch.archive_files))
+            db.executemany(f"INSERT OR REPLACE INTO archive_files ({ARCHIVE_FILE_COLUMNS}) "
+                           "VALUES (?, ?, ?, ?, ?)", list(batch.archive_files))
             db.executemany("INSERT OR IGNORE INTO alerts VALUES (?, ?, ?)",
                            [(*alert, now) for alert in batch.written])
             db.executemany("INSERT INTO csv_files VALUES (?, ?) "
@@ -293,6 +296,11 @@ class Ledger:
         """The archive's durable files (paths from the ledger's root) and their alert counts."""
         return dict(self.db.execute("SELECT name, alerts FROM archive_files").fetchall())
 
+    def archive_listing(self) -> list[ArchiveFile]:
+        """Every listed archive file with its checksum and alerts (None where not recorded)."""
+        rows = self.db.execute(f"SELECT {ARCHIVE_FILE_COLUMNS} FROM archive_files ORDER BY name")
+        return [ArchiveFile(*row) for row in rows]
+
     @contextmanager
     def archive_transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction held while archive files are swapped or swept: recovery and
@@ -301,10 +309,11 @@ class Ledger:
             yield db
 
     def replace_archive_files(self, db: sqlite3.Connection, removed: Iterable[str],
-                              added: Iterable[tuple[str, int, str]]) -> None:
-        """Inside archive_transaction: the listed files change (compaction, retention)."""
+                              added: Iterable[ArchiveFile]) -> None:
+        """Inside archive_transaction: the listed files change (compaction, retention, repair)."""
         db.executemany("DELETE FROM archive_files WHERE name = ?", [(n,) for n in removed])
-        db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)", list(added))
+        db.executemany(f"INSERT OR REPLACE INTO archive_files ({ARCHIVE_FILE_COLUMNS}) "
+                       "VALUES (?, ?, ?, ?, ?)", [ArchiveFile(*file) for file in added])
 
     def record_retention_losses(self, losses: list[dict[str, int | str]]) -> None:
         """Record offsets lost to retention, each offset once: a loss a run found while

@@ -142,6 +142,9 @@ def lightcurve(dia_object_id: int, output_dir: Path, form: str, plot: Path | Non
 def compact(output_dir: Path, date: str | None) -> None:
     """Merge each night's small archive files into one (safe while a consumer runs).
 
+    A night with a missing or damaged file is not merged (merging would drop its rows): the
+    other nights are, and the command exits 10 naming the file; `verify --repair` mends it.
+
     \b
     Example:
       lsst-alerts compact --output-dir lsst_alerts
@@ -152,3 +155,6 @@ def compact(output_dir: Path, date: str | None) -> None:
         date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
     report = run_compact(output_dir, date)
     click.echo(report.line())
+    for refused in report.refused:
+        click.echo(refused, err=True)
+    sys.exit(report.exit_code)

@@ -195,8 +195,11 @@ def test_report_and_status_go_on_beside_a_damaged_archive(collection: Damaged,
     damaged(collection)
     index = write_report(collection.out, out=tmp_path / "report")
     assert "<html" in index.read_text().lower()
-    status = run("status", "--output-dir", str(collection.out))
+    status = run("status", "--output-dir", str(collection.out), "--no-broker")
     assert status.exit_code == 0 and "Traceback" not in status.output, status.output
+    assert "archive: 6 files, 24 alerts" in status.stdout
+    for name, how in collection.how.items():  # status reads no page: a flipped byte is verify's
+        assert (name in status.stdout) == (how != "flipped"), status.stdout
 
 
 def test_compact_refuses_a_night_with_a_damaged_part_and_drops_no_row(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -119,6 +119,16 @@ def readable_groups(output_dir: Path, leave_out: dict[Path, str] | None = None
         if why is None:
             groups.setdefault(file.columns, []).append(file.path)
     return list(groups.values())
+
+
+def archive_health(output_dir: Path) -> dict[str, Any]:
+    """What `status` says of the archive: listed files and alerts, and the listed files that
+    are missing or cut short (found cheaply; `verify` reads them all)."""
+    listed = listed_files(output_dir) or []
+    damaged = [{"file": file.path.relative_to(output_dir).as_posix(), "alerts": file.alerts,
+                "problem": why} for file in listed if (why := unreadable(file.path))]
+    return {"files": len(listed), "alerts": sum(file.alerts or 0 for file in listed),
+            "damaged": damaged}
 
 
 def archive_file_groups(output_dir: Path) -> list[list[Path]]:

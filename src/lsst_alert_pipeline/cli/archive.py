@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .. import exitcodes
+from ..errors import ArchiveDamaged
 from ..ops.query import EXAMPLES, QueryError
 
 FORMATS = click.Choice(["table", "csv", "json"])
@@ -155,6 +156,5 @@ def compact(output_dir: Path, date: str | None) -> None:
         date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
     report = run_compact(output_dir, date)
     click.echo(report.line())
-    for refused in report.refused:
-        click.echo(refused, err=True)
-    sys.exit(report.exit_code)
+    if report.refused:
+        raise ArchiveDamaged("; ".join(report.refused))

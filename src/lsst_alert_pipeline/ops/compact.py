@@ -21,7 +21,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from .. import exitcodes
 from ..pipeline.ledger import ArchiveFile, Ledger, pack_ids
 from ..sinks.archive import ARCHIVE_FOLDER, columns_fingerprint, file_sha256
 from ..sinks.archive_read import LEDGER, first_line, sql_list, unreadable
@@ -48,10 +47,6 @@ class CompactReport:
                 f"into {len(self.nights)}, {self.alerts:,} alerts")
         return text + "".join(f"; {reason}" for reason in self.skipped)
 
-    @property
-    def exit_code(self) -> int:
-        """ARCHIVE_DAMAGED when a night was refused, else OK."""
-        return exitcodes.ARCHIVE_DAMAGED if self.refused else exitcodes.OK
 
 
 def merged_name(parts: list[str]) -> str:

@@ -300,6 +300,20 @@ def test_repair_without_a_source_says_what_it_needs_and_changes_no_archive_file(
     assert listed(collection.out) == before
 
 
+def test_repair_from_a_folder_that_does_not_exist_is_refused_before_anything_changes(
+        collection: Damaged, tmp_path: Path) -> None:
+    damaged(collection)
+    csv_file = next((collection.out / "data").glob("*.csv"))
+    csv_file.unlink()
+    before = listed(collection.out)
+    result = run("verify", "--output-dir", str(collection.out), "--repair", "--from",
+                 str(tmp_path / "nowhere"))
+    assert result.exit_code == exitcodes.CONFIG_ERROR and "Traceback" not in result.output
+    assert "no such file or folder" in result.output
+    assert listed(collection.out) == before
+    assert Ledger(collection.out / LEDGER).alert_count() == len(collection.payloads)
+
+
 def test_checksums_are_recorded_in_the_batch_transaction_for_every_file(
         collection: Damaged) -> None:
     ledger = Ledger(collection.out / LEDGER)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from astropy.io import fits
 
+from ..errors import ConfigurationError
 from ..pipeline.ledger import unpack_ids
 from ..pipeline.outputdir import OutputDir
 from .verify_archive import ArchiveCheck, check_archive
@@ -201,6 +202,13 @@ def verify(output_dir: Path, repair: bool = False,
     settings, the partitions against the group's committed offsets; optionally forget the broken
     rows and refill what the broker still holds. Holds the root's lock: no consumer at the root."""
     report = VerifyReport()
+    if repair and settings is not None:
+        # Refused before the ledger forgets anything: a repair that cannot read its files
+        # must leave everything as it found it.
+        for path in settings.from_paths:
+            if not Path(path).exists():
+                raise ConfigurationError(f"verify --repair --from: no such file or folder: "
+                                         f"{path}")
     with OutputDir(output_dir) as output:
         assert output.ledger is not None
         db = output.ledger.db

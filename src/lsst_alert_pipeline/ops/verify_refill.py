@@ -24,7 +24,7 @@ from ..config import Settings
 from ..decode.batch import decode_and_normalize
 from ..decode.normalize import AlertRecord
 from ..decode.schemas import ForcedSchema, SchemaSource
-from ..errors import InvalidMessage
+from ..errors import ConfigurationError, InvalidMessage
 from ..pipeline.ledger import ArchiveFile, Span, pack_ids
 from ..pipeline.outputdir import OutputDir
 from ..pipeline.run import Pipeline
@@ -159,10 +159,17 @@ def broker_batches(settings: Settings, checks: list[PartitionCheck], result: Ref
 
 
 def file_batches(paths: list[str]) -> Iterator[list[Message]]:
-    """Every alert file under the paths (`verify --repair --from DIR`), in batches."""
-    files = FileSource(paths)
-    while batch := files.poll_batch(BATCH, 0.0):
-        yield batch
+    """Every alert file under the paths (`verify --repair --from DIR`), in batches; a path
+    that does not exist is refused before anything is read or changed."""
+    try:
+        files = FileSource(paths)
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"verify --repair --from: {exc}") from exc
+
+    def batches() -> Iterator[list[Message]]:
+        while batch := files.poll_batch(BATCH, 0.0):
+            yield batch
+    return batches()
 
 
 def refill(output: OutputDir, settings: Settings, batches: Iterable[list[Message]],

@@ -3,7 +3,7 @@
 Each listed file must be there, whole (Parquet's magic bytes at both ends), with the sha256 the
 ledger recorded when it was written (a flipped byte anywhere changes it), the columns and row
 count the ledger recorded, and exactly the diaSourceIds the ledger recorded for it; no alert may
-be in two files. Files listed before the ledger recorded checksums (schema version 3) are read
+be in two files. Files listed before the ledger recorded checksums (schema version 5) are read
 and counted but reported unchecked, never damaged for lack of a checksum (docs/archive.md).
 """
 

@@ -87,3 +87,10 @@ class MergeError(PipelineError):
     """The merge was refused and nothing was changed (the message says why)."""
 
     exit_code = exitcodes.CONFIG_ERROR
+
+
+class ArchiveDamaged(PipelineError):  # noqa: N818
+    """An archive file is missing or damaged: `compact` leaves its night unmerged rather than
+    drop its rows (`lsst-alerts verify` names the file and its alerts; docs/archive.md)."""
+
+    exit_code = exitcodes.ARCHIVE_DAMAGED

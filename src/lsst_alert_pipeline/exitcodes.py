@@ -10,6 +10,7 @@ ALREADY_RUNNING = 6  # another consumer holds the lock on this output directory
 STALLED = 7  # no message for --idle-timeout seconds while lag was still above 0
 RETENTION_LOSS = 8  # caught up, but the broker had deleted unread alerts (see the log/summary)
 RETENTION_FAILED = 9  # run_lsst_consumer.sh only: the run succeeded, its cleanup afterwards failed
+ARCHIVE_DAMAGED = 10  # compact: a night has a missing or damaged archive file; it was not merged
 
 MEANING = {
     OK: "success",
@@ -22,6 +23,7 @@ MEANING = {
     STALLED: "stalled before catching up",
     RETENTION_LOSS: "alerts lost to the broker's retention",
     RETENTION_FAILED: "the run succeeded, retention (cleanup) failed",
+    ARCHIVE_DAMAGED: "an archive file is missing or damaged (lsst-alerts verify names it)",
 }
 
 

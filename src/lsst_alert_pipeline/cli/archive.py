@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .. import exitcodes
+from ..errors import ArchiveDamaged
 from ..ops.query import EXAMPLES, QueryError
 from .options import NightDate, collection_options, collection_settings, ids_as_text
 
@@ -157,6 +158,9 @@ def lightcurve(dia_object_id: int, config_file: Path | None, output_dir: Path | 
 def compact(config_file: Path | None, output_dir: Path | None, date: dt.date | None) -> None:
     """Merge each night's small archive files into one (safe while a consumer runs).
 
+    A night with a missing or damaged file is not merged (merging would drop its rows): the
+    other nights are, and the command exits 10 naming the file; `verify --repair` mends it.
+
     \b
     Example:
       lsst-alerts compact --output-dir lsst_alerts
@@ -166,3 +170,5 @@ def compact(config_file: Path | None, output_dir: Path | None, date: dt.date | N
     settings = collection_settings(config_file, output_dir)
     report = run_compact(settings.output_dir, None if date is None else date.isoformat())
     click.echo(report.line())
+    if report.refused:
+        raise ArchiveDamaged("; ".join(report.refused))

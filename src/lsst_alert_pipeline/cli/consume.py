@@ -84,9 +84,10 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
     sys.exit(summary.exit_code)
 
 
-# The statuses come from their one home, exitcodes.py (the wrapper's own 9 is not consume's).
+# The statuses come from their one home, exitcodes.py (the wrapper's own 9 and compact's 10
+# are not consume's).
 consume.help = (consume.help or "").replace("EXIT_STATUSES", exitcodes.listing(
-    exclude=(exitcodes.RETENTION_FAILED,)))
+    exclude=(exitcodes.RETENTION_FAILED, exitcodes.ARCHIVE_DAMAGED)))
 
 
 @click.group("config")

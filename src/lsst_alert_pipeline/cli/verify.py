@@ -23,17 +23,20 @@ PARTITION_COLUMNS = ("partition", "low", "high", "committed", "lag", "covered",
 @click.command()
 @consumer_options
 @click.option("--repair", is_flag=True, help="Forget the ledger entries of alerts not whole on "
-              "disk; with the Kafka settings, re-read what the broker still holds and write them "
-              "(and broken cutouts) again, and list what is gone for good.")
+              "disk; with the Kafka settings, re-read what the broker still holds (with --from "
+              "DIR, read the alert files) and write them, broken cutouts and the alerts of "
+              "damaged archive files again, and list what is gone for good.")
 @click.option("--json", "as_json", is_flag=True, help="The tables and problems as JSON.")
 @click.pass_context
 def verify(ctx: click.Context, repair: bool, as_json: bool, **params: Any) -> None:
     """Check each alert in the ledger (its CSV row once, its cutouts valid FITS), per night;
+    each archive file (there, whole, its sha256, columns, row count and alerts as recorded);
     with the Kafka settings (as for consume), each partition's committed offset against the
     offsets the ledger covers, per partition.
 
-    Exits 0 when everything is whole, 1 when something is not (each problem is listed), and 1
-    when the group committed offsets that are not on disk.
+    Exits 0 when everything is whole, 1 when something is not (each problem is listed, each
+    damaged archive file with the alerts it held), and 1 when the group committed offsets that
+    are not on disk.
 
     \b
     Examples:
@@ -41,6 +44,7 @@ def verify(ctx: click.Context, repair: bool, as_json: bool, **params: Any) -> No
       lsst-alerts verify --output-dir lsst_alerts --bootstrap-servers broker:9092 \\
           --topic lsst-extendedness-filtered --group-id my-group
       lsst-alerts verify --output-dir lsst_alerts --config lsst_alerts.toml --repair
+      lsst-alerts verify --output-dir lsst_alerts --repair --from saved_alerts/
     """
     from ..ops.verify import verify as run_verify
     from ..pipeline.outputdir import AlreadyRunning
@@ -90,19 +94,55 @@ def say(report: VerifyReport) -> None:
     if report.broken_cutouts and report.refill is None:
         click.echo(f"{len(report.broken_cutouts):,} alerts have broken cutouts under whole rows: "
                    "verify --repair with the Kafka settings writes them again from the broker")
+    say_archive(report)
     if report.refill is not None:
         refill = report.refill
-        click.echo(f"re-read {refill.reread:,} messages the broker still holds: wrote "
-                   f"{refill.alerts:,} alerts and {refill.cutouts:,} cutouts again")
+        where = ("the broker still holds" if refill.source == "the broker"
+                 else f"from {refill.source}")
+        click.echo(f"re-read {refill.reread:,} messages {where}: wrote "
+                   f"{refill.alerts:,} alerts and {refill.cutouts:,} cutouts again, and "
+                   f"{refill.archived:,} alerts to the archive")
         for line in refill.deleted:
             click.echo(f"  deleted by the broker's retention, gone for good: {line}")
+        for path in refill.set_aside:
+            click.echo(f"  damaged archive file moved to {path}")
         if refill.gone:
-            click.echo(f"{len(refill.gone):,} alerts are gone for good (the broker no longer "
-                       f"holds them): {', '.join(refill.gone[:20])}"
+            click.echo(f"{len(refill.gone):,} alerts are gone for good ({refill.source} no "
+                       f"longer holds them): {', '.join(refill.gone[:20])}"
                        + (" ..." if len(refill.gone) > 20 else ""))
+        if refill.archive_gone:
+            click.echo(f"{len(refill.archive_gone):,} alerts of damaged archive files are gone "
+                       f"for good from the archive ({refill.source} no longer holds them)")
+        for dia_source_id, left in list(refill.survivors.items())[:20]:
+            click.echo(f"  {dia_source_id}: what survives: {', '.join(left) or 'nothing'}")
+    if report.repair_note:
+        click.echo(report.repair_note)
     if report.refill is not None:
         click.echo("repaired: everything is whole again" if report.ok else
-                   "repaired what the broker still held; the rest above is gone for good")
+                   f"repaired what {report.refill.source} still held; the rest above is gone "
+                   "for good")
     else:
         click.echo("everything is whole" if report.ok else
                    "some alerts the ledger or the group's offsets vouch for are not whole on disk")
+
+
+def say_archive(report: VerifyReport) -> None:
+    """The archive's audit: files, damaged ones with their alerts, unchecked ones."""
+    archive = report.archive
+    if archive is None:
+        return
+    click.echo(f"archive: {archive.files:,} files, {archive.alerts:,} alerts, "
+               f"{len(archive.damaged):,} damaged")
+    for damaged in archive.damaged:
+        click.echo(f"  damaged: {damaged.line()}")
+    for dia_source_id, names in list(archive.twice.items())[:20]:
+        click.echo(f"  alert {dia_source_id} is archived in more than one file: "
+                   f"{', '.join(names)}")
+    if archive.unchecked:
+        click.echo(f"  {len(archive.unchecked):,} archive files unchecked: listed before the "
+                   "ledger recorded checksums (read and counted, not compared)")
+    if archive.damaged and report.refill is None:
+        click.echo("verify --repair with the Kafka settings (or --from DIR with the alert files) "
+                   "writes the damaged files' alerts to the archive again")
+    for name in report.unrepairable if report.refill is not None else []:
+        click.echo(f"  {name}: not repaired, the ledger does not say which alerts it held")

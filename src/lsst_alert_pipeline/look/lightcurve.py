@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from ..sinks.archive_read import QueryError, archive_files, with_archive
+from ..sinks.archive_read import QueryError, has_archive, with_archive
 from .preview import BAND_COLOURS, band_order, new_figure, save_figure
 
 COLUMNS = ("mjd", "band", "flux", "fluxErr", "detection", "diaSourceId", "visit")
@@ -87,7 +87,7 @@ def light_curves(output_dir: Path, dia_object_ids: Iterable[int]) -> dict[int, l
                                 db.execute(sql, [dia_object_id]).fetchall() if row[0] is not None]
                 for dia_object_id in wanted}
 
-    if not wanted or not archive_files(output_dir):
+    if not wanted or not has_archive(output_dir):
         return {}
     return with_archive(output_dir, work)
 

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
-from ..pipeline.ledger import Ledger
-from ..sinks.archive import ARCHIVE_FOLDER, columns_fingerprint
-from ..sinks.archive_read import LEDGER, sql_list
+from ..pipeline.ledger import ArchiveFile, Ledger, pack_ids
+from ..sinks.archive import ARCHIVE_FOLDER, columns_fingerprint, file_sha256
+from ..sinks.archive_read import LEDGER, first_line, sql_list, unreadable
 from ..sinks.atomic import TEMP_PREFIX
 
 # Rows per row group of a merged night. Every row group adds a footer entry per leaf column
@@ -38,11 +39,14 @@ class CompactReport:
     merged_files: int = 0
     alerts: int = 0
     skipped: list[str] = field(default_factory=list)  # why a night was left as it was
+    # Nights not merged because a part is damaged (merging would drop its rows): one line each
+    refused: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         text = (f"compacted {len(self.nights)} nights: {self.merged_files:,} files merged "
                 f"into {len(self.nights)}, {self.alerts:,} alerts")
         return text + "".join(f"; {reason}" for reason in self.skipped)
+
 
 
 def merged_name(parts: list[str]) -> str:
@@ -93,15 +97,42 @@ def compact(output_dir: Path, day_obs: str | None = None) -> CompactReport:
         return report
     ledger = Ledger(root / LEDGER)
     try:
+        checksums = {file.name: file.sha256 for file in ledger.archive_listing()}
         for folder, parts in sorted(nights_to_compact(ledger.archive_files()).items()):
             if day_obs is not None and not folder.endswith(f"dayObs={day_obs}"):
                 continue
             if folder.split("/")[-2] != ARCHIVE_FOLDER:
                 continue
-            _compact_night(root, ledger, folder, parts, report)
+            damage = damaged_parts(root, parts, checksums)
+            if damage:
+                report.refused.append(
+                    f"{folder}: not merged, its parts are damaged ({'; '.join(damage)}); "
+                    "merging would drop their rows. Run `lsst-alerts verify --repair` first")
+                continue
+            try:
+                _compact_night(root, ledger, folder, parts, report)
+            except duckdb.Error as exc:
+                # A part damaged in a way its checksum cannot show (a ledger from before
+                # checksums): the night stays as it was.
+                report.refused.append(f"{folder}: not merged, DuckDB could not read its parts "
+                                      f"({first_line(exc)}). Run `lsst-alerts verify` to find "
+                                      "the damaged file")
     finally:
         ledger.close()
     return report
+
+
+def damaged_parts(root: Path, parts: list[str], checksums: dict[str, str | None]) -> list[str]:
+    """What is wrong with each damaged part of a night ('name: why'): missing, cut short, or a
+    sha256 that differs from the ledger's (read in full: merging reads them all anyway)."""
+    found = []
+    for part in parts:
+        why = unreadable(root / part)
+        if why is None and checksums.get(part) and file_sha256(root / part) != checksums[part]:
+            why = "its sha256 differs from the ledger's"
+        if why is not None:
+            found.append(f"{part}: {why}")
+    return found
 
 
 def _compact_night(root: Path, ledger: Ledger, folder: str, parts: list[str],
@@ -119,7 +150,10 @@ def _compact_night(root: Path, ledger: Ledger, folder: str, parts: list[str],
         os.replace(temp, final)
         _fsync_folder(final.parent)
         key = final.relative_to(root).as_posix()
-        ledger.replace_archive_files(db, parts, [(key, count, columns_fingerprint(final))])
+        ids = pl.read_parquet(final, columns=["diaSourceId"]).get_column("diaSourceId")
+        ledger.replace_archive_files(db, parts, [ArchiveFile(
+            key, count, columns_fingerprint(final), file_sha256(final),
+            pack_ids([int(i) for i in ids]))])
     for part in parts:
         (root / part).unlink(missing_ok=True)
     report.nights.append(folder.rsplit("=", 1)[-1])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..decode.times import day_obs, mjd_of_utc
+from ..sinks.archive_read import archive_health
 from ..sinks.csv import night_parts
 from ..sinks.ledger_read import connect_read_only
 
@@ -128,6 +129,7 @@ def collect(output_dir: Path, now: dt.datetime | None = None,
         "cutout_files": cutout_files,
         "cutout_bytes": cutout_bytes,
         "members": [member.name for member in members(output_dir)],
+        "archive": archive_health(output_dir),
         **ledger_facts,
         "partitions": None,
     }
@@ -164,6 +166,11 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
         *(f"  {day}: {count:,}" for day, count in facts["alerts_per_day"].items()),
         f"cutouts: {facts['cutout_files']:,} files, {facts['cutout_bytes'] / 1e6:,.1f} MB",
     ]
+    archive = facts["archive"]
+    lines.append(f"archive: {archive['files']:,} files, {archive['alerts']:,} alerts")
+    lines += [f"  {file['file']} is {file['problem']} (it held {file['alerts']:,} alerts): "
+              "`lsst-alerts verify` names them, `verify --repair` writes them again"
+              for file in archive["damaged"]]
     run = facts["last_run"]
     lines.append("last run: " + ("none" if run is None else
                                  f"{run['started']} -> {run['outcome']} (exit {run['exit_code']})"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,12 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from astropy.io import fits
 
-from ..pipeline.outputdir import opened
+from ..errors import ConfigurationError
+from ..pipeline.ledger import unpack_ids
+from ..pipeline.outputdir import OutputDir, opened
+from .verify_archive import ArchiveCheck, check_archive
 
 if TYPE_CHECKING:
     from ..config import Settings
     from .verify_broker import PartitionCheck
     from .verify_refill import Refill
+
+DAMAGED_FOLDER = Path("state") / "damaged"  # where --repair moves damaged archive files
 
 PATH_COLUMNS = ("science_cutout_path", "template_cutout_path", "difference_cutout_path")
 NIGHT = re.compile(r"lsst_alerts_(\d{8})")
@@ -50,11 +56,14 @@ class VerifyReport:
     # diaSourceId -> [(kind, path from the ledger's root)] of broken cutouts under a whole row
     broken_cutouts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     missing_files: list[str] = field(default_factory=list)  # ledger keys of vanished CSVs
+    short_files: list[str] = field(default_factory=list)  # ledger keys of CSVs cut short
     forgotten: int = 0
     partitions: list[PartitionCheck] | None = None  # None: not checked, `partition_note` says why
     partition_note: str = ""
     missing_topics: list[str] = field(default_factory=list)  # the ledger's, not on the broker
+    archive: ArchiveCheck | None = None
     refill: Refill | None = None
+    repair_note: str = ""  # why --repair wrote nothing again (no broker, no files)
 
     @property
     def files_ok(self) -> bool:
@@ -68,8 +77,17 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         if self.refill is not None:  # repaired: what is still wrong is what did not come back
-            return not self.refill.gone and not self.refill.deleted
-        return self.files_ok and not self.not_on_disk
+            return not (self.refill.gone or self.refill.deleted or self.refill.archive_gone
+                        or self.unrepairable)
+        return self.files_ok and not self.not_on_disk and (self.archive is None
+                                                            or self.archive.ok)
+
+    @property
+    def unrepairable(self) -> list[str]:
+        """Damaged archive files whose alerts the ledger does not name (listed before it
+        recorded them): a repair cannot tell which alerts to write again."""
+        return [file.name for file in (self.archive.damaged if self.archive else [])
+                if file.dia_source_ids is None]
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "forgotten": self.forgotten, "nights": [
@@ -78,7 +96,9 @@ class VerifyReport:
             "partitions": (None if self.partitions is None
                            else [check.as_dict() for check in self.partitions]),
             "partition_note": self.partition_note, "missing_topics": self.missing_topics,
-            "repair": None if self.refill is None else self.refill.as_dict()}
+            "archive": None if self.archive is None else self.archive.as_dict(),
+            "repair": None if self.refill is None else self.refill.as_dict(),
+            "repair_note": self.repair_note}
 
 
 def output_of(csv_key: str) -> str:
@@ -117,6 +137,7 @@ def check_file(root: Path, key: str, length: int, expected: set[str],
         report.missing_files.append(key)
         return
     if path.stat().st_size < length:
+        report.short_files.append(key)
         check.problems.append(f"{key}: {path.stat().st_size:,} bytes, the ledger vouches for "
                               f"{length:,}")
     header, rows = read_durable_rows(path, length)
@@ -155,6 +176,16 @@ def check_file(root: Path, key: str, length: int, expected: set[str],
         check.whole += 1
 
 
+def cut_to_whole_rows(path: Path) -> int:
+    """Cut a CSV file after its last newline; its new length."""
+    data = path.read_bytes()
+    length = data.rfind(b"\n") + 1
+    with open(path, "r+b") as handle:
+        handle.truncate(length)
+        os.fsync(handle.fileno())
+    return length
+
+
 def broker_settings(settings: Settings | None) -> str:
     """Why the partition check cannot ask a broker ('' when it can)."""
     if settings is None or not settings.kafka.get("bootstrap.servers"):
@@ -173,6 +204,13 @@ def verify(output_dir: Path, repair: bool = False,
     collection on a read-only disk can be verified) and shares the root's lock with other
     readers; either way no consumer may be writing at the root."""
     report = VerifyReport()
+    if repair and settings is not None:
+        # Refused before the ledger forgets anything: a repair that cannot read its files
+        # must leave everything as it found it.
+        for path in settings.from_paths:
+            if not Path(path).exists():
+                raise ConfigurationError(f"verify --repair --from: no such file or folder: "
+                                         f"{path}")
     with opened(output_dir, read_only=not repair) as output:
         assert output.ledger is not None
         db = output.ledger.db
@@ -193,24 +231,90 @@ def verify(output_dir: Path, repair: bool = False,
                 continue
             check_file(output.root, key, lengths[key], homes[key], report, check)
         check_broker(report, output.ledger, settings)
+        report.archive = check_archive(output.ledger_root, output.ledger.archive_listing(), db)
         if repair and report.broken:
-            with db:
-                db.execute("BEGIN IMMEDIATE")
-                db.executemany("DELETE FROM alerts WHERE dia_source_id = ?",
+            with output.ledger.transaction() as tx:
+                tx.executemany("DELETE FROM alerts WHERE dia_source_id = ?",
                                [(dia_source_id,) for dia_source_id in report.broken])
                 # A vanished file starts again from nothing: recovery must not trust its old
                 # length (rows past what a new batch records would survive a crash).
-                db.executemany("DELETE FROM csv_files WHERE name = ?",
+                tx.executemany("DELETE FROM csv_files WHERE name = ?",
                                [(key,) for key in report.missing_files])
+                # A file cut short ends in half a row: cut it to its last whole row, so rows
+                # written again start on a line of their own.
+                tx.executemany("UPDATE csv_files SET length = ? WHERE name = ?",
+                               [(cut_to_whole_rows(output.ledger_root / key), key)
+                                for key in report.short_files])
             report.forgotten = len(report.broken)
-        if repair and settings is not None and report.partitions is not None:
-            from .verify_refill import refill
-
-            report.refill = refill(output, settings, report.partitions, set(report.broken),
-                                   report.broken_cutouts)
-            report.refill.deleted += [f"{topic}: the broker does not have this topic"
-                                      for topic in report.missing_topics]
+        if repair:
+            repair_from_source(output, report, settings)
     return report
+
+
+def repair_from_source(output: OutputDir, report: VerifyReport,
+                       settings: Settings | None) -> None:
+    """Write again what the alert files (--from) or the broker still hold, or say in
+    report.repair_note why nothing can be."""
+    from .verify_refill import Refill, broker_batches, file_batches, refill
+
+    if settings is not None and settings.from_paths:
+        result = Refill(source=", ".join(settings.from_paths))
+        batches = file_batches(settings.from_paths)
+    elif settings is not None and report.partitions is not None:
+        result = Refill()
+        batches = broker_batches(settings, report.partitions, result)
+        result.deleted += [f"{topic}: the broker does not have this topic"
+                           for topic in report.missing_topics]
+    else:
+        report.repair_note = ("nothing was written again: verify --repair needs the Kafka "
+                              "settings (as for consume) or --from DIR with the alert files")
+        return
+    damaged = [file for file in report.archive.damaged if file.dia_source_ids is not None] \
+        if report.archive else []
+    wanted = {i: file.name for file in damaged for i in file.dia_source_ids or []}
+    result.set_aside = set_aside(output.ledger_root, [file.name for file in damaged])
+    report.refill = refill(output, settings, batches, set(report.broken),
+                           report.broken_cutouts, wanted, result)
+    gone = sorted({*report.refill.gone, *report.refill.archive_gone})
+    report.refill.survivors = survivors(output, gone)
+
+
+def set_aside(root: Path, names: list[str]) -> list[str]:
+    """Move damaged archive files to state/damaged/ (kept for whoever wants to salvage them;
+    out of the archive, where recovery would delete an unlisted file); where each went."""
+    moved = []
+    for name in names:
+        path, target = root / name, root / DAMAGED_FOLDER / name
+        if path.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            moved.append(target.relative_to(root).as_posix())
+    return moved
+
+
+def survivors(output: OutputDir, gone: list[str]) -> dict[str, list[str]]:
+    """What is left on disk of each alert gone for good: its CSV row, its cutouts, its row in a
+    whole archive file (paths from the ledger's root)."""
+    assert output.ledger is not None
+    root = output.ledger_root
+    homes = output.ledger.homes(gone)
+    archived: dict[str, str] = {}
+    for listed in output.ledger.archive_listing():
+        for number in unpack_ids(listed.dia_source_ids) or []:
+            archived[str(number)] = listed.name
+    cutout_folders = [root / "cutouts", *sorted(root.glob("members/*/cutouts"))]
+    left: dict[str, list[str]] = {}
+    for dia_source_id in gone:
+        found = [f"CSV row in {homes[dia_source_id]}"] if dia_source_id in homes else []
+        if not dia_source_id.isdigit():
+            left[dia_source_id] = found
+            continue
+        found += [f"cutout {path.relative_to(root).as_posix()}" for folder in cutout_folders
+                  for path in sorted(folder.glob(f"{dia_source_id}_*.fits"))]
+        if dia_source_id in archived:
+            found.append(f"archive row in {archived[dia_source_id]}")
+        left[dia_source_id] = found
+    return left
 
 
 def check_broker(report: VerifyReport, ledger: Any, settings: Settings | None) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..sinks.ledger_read import connect_read_only
 from .ledger_schema import (  # noqa: F401 - the ledger's row types, imported from here too
+    ARCHIVE_FILE_COLUMNS,
     SCHEMA_VERSION,
     ArchiveFile,
     BatchRecord,
@@ -24,6 +25,8 @@ from .ledger_schema import (  # noqa: F401 - the ledger's row types, imported fr
     OffsetRange,
     WrittenAlert,
     migrate,
+    pack_ids,
+    unpack_ids,
 )
 
 
@@ -186,8 +189,8 @@ class Ledger:
             taken = known_in(db, (alert.dia_source_id for alert in batch.written))
             if taken:
                 raise AlertsTaken(taken)  # the transaction is rolled back
-            db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)",
-                           list(batch.archive_files))
+            db.executemany(f"INSERT OR REPLACE INTO archive_files ({ARCHIVE_FILE_COLUMNS}) "
+                           "VALUES (?, ?, ?, ?, ?)", list(batch.archive_files))
             db.executemany("INSERT OR IGNORE INTO alerts VALUES (?, ?, ?)",
                            [(*alert, now) for alert in batch.written])
             db.executemany("INSERT INTO csv_files VALUES (?, ?) "
@@ -313,6 +316,11 @@ class Ledger:
         """The archive's durable files (paths from the ledger's root) and their alert counts."""
         return dict(self.db.execute("SELECT name, alerts FROM archive_files").fetchall())
 
+    def archive_listing(self) -> list[ArchiveFile]:
+        """Every listed archive file with its checksum and alerts (None where not recorded)."""
+        rows = self.db.execute(f"SELECT {ARCHIVE_FILE_COLUMNS} FROM archive_files ORDER BY name")
+        return [ArchiveFile(*row) for row in rows]
+
     @contextmanager
     def archive_transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction held while archive files are swapped or swept: recovery and
@@ -321,10 +329,11 @@ class Ledger:
             yield db
 
     def replace_archive_files(self, db: sqlite3.Connection, removed: Iterable[str],
-                              added: Iterable[tuple[str, int, str]]) -> None:
-        """Inside archive_transaction: the listed files change (compaction, retention)."""
+                              added: Iterable[ArchiveFile]) -> None:
+        """Inside archive_transaction: the listed files change (compaction, retention, repair)."""
         db.executemany("DELETE FROM archive_files WHERE name = ?", [(n,) for n in removed])
-        db.executemany("INSERT OR REPLACE INTO archive_files VALUES (?, ?, ?)", list(added))
+        db.executemany(f"INSERT OR REPLACE INTO archive_files ({ARCHIVE_FILE_COLUMNS}) "
+                       "VALUES (?, ?, ?, ?, ?)", [ArchiveFile(*file) for file in added])
 
     def record_retention_losses(self, losses: list[dict[str, int | str]]) -> None:
         """Record offsets lost to retention, each offset once: a loss a run found while

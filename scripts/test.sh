@@ -12,5 +12,9 @@ PYTHON=${PYTHON:-python3}
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium not installed: the browser check will be skipped"; fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
-echo "== docs"; NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
+echo "== docs"
+docs_log=$(mktemp)
+if ! NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict >"$docs_log" 2>&1; then
+    grep -v "^INFO" "$docs_log"; echo "the documentation site does not build strictly (above)"; exit 1
+fi
 echo "== pytest"; exec .venv/bin/pytest "$@"

@@ -118,7 +118,10 @@ def _consume(settings: Settings, stop: threading.Event | None,
                             fetch_budget=2 * settings.batch_seconds,
                             alert_id_format=settings.antares_alert_id_format,
                             max_inflated_bytes=settings.max_inflated_bytes,
-                            archive=settings.archive, observer=observer)
+                            archive=settings.archive, observer=observer,
+                            broker=settings.preset,
+                            broker_label=settings.preset or ("files" if settings.from_paths
+                                                             else "kafka"))
         run(source, pipeline, RunOptions.from_settings(settings), stop, progress, summary)
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import exitcodes
 from ..decode.batch import Outcome, decode_and_normalize
+from ..decode.brokers import PACKET
 from ..decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
 from ..decode.values import blank_unusable
 from ..errors import InvalidMessage
 from ..sinks.archive import ArchiveSink
-from ..sinks.archive_rows import ArchivedAlert
+from ..sinks.archive_rows import BROKER, ArchivedAlert
 from ..sinks.csv import SPEC_COLUMNS, DailyCsv, spec_row
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
@@ -135,8 +136,11 @@ class Pipeline:
                  extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
                  fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}",
                  max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES, archive: bool = True,
-                 observer: BatchObserver | None = None):
+                 observer: BatchObserver | None = None, broker: str | None = None,
+                 broker_label: str | None = None):
         self.output = output
+        self.broker = broker  # a preset whose decoder reads the stream (decode/brokers.py)
+        self.broker_label = broker_label or broker  # the archive's `broker` of each alert
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
@@ -152,7 +156,13 @@ class Pipeline:
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
         results = decode_and_normalize([message.payload for message in messages], self.schemas,
-                                       self.max_inflated_bytes, whole=self.archive is not None)
+                                       self.max_inflated_bytes, whole=self.archive is not None,
+                                       broker=self.broker,
+                                       keys=[message.key for message in messages])
+        for result in results:
+            for record in result if isinstance(result, list) else ():
+                record.extra.pop(PACKET, None)
+                record.extra[BROKER] = self.broker_label
         if self.archive is not None:
             self.archive.prepare(messages, results, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
         return results

@@ -12,7 +12,8 @@ import traceback
 from typing import TYPE_CHECKING, Protocol
 
 from .. import exitcodes
-from ..config import Settings
+from ..broker_presets import runs_local_filter
+from ..config import BROKER_PRESETS, Settings
 from ..decode.normalize import locus_gaps_line
 from ..decode.schemas import ForcedSchema, SchemaSource
 from ..errors import ConfigurationError, Interrupted
@@ -25,6 +26,7 @@ from .progress import Progress
 from .run import BatchObserver, Pipeline, RunOptions, RunSummary, Source, run
 
 if TYPE_CHECKING:
+    from ..filter.local import LocalFilter
     from ..sources.antares_thumbnails import AntaresThumbnails
 
 log = logging.getLogger("lsst_alert_pipeline")
@@ -43,6 +45,26 @@ def open_source(settings: Settings, resume: ResumePoint | None = None,
                          commit_timeout=settings.broker_timeout, resume=resume)
     source.connect(stop=stop)
     return source
+
+
+def local_filter_for(settings: Settings) -> LocalFilter | None:
+    """The user's filter, loaded once, when this run filters locally (said once in the log)."""
+    if settings.preset not in BROKER_PRESETS and (settings.local_filter or (
+            settings.preset is None and settings.filter_path is not None)):
+        # Rubin packets of a plain topic or files are not yet kept whole for the locus.
+        raise ConfigurationError("the local filter runs on a broker preset's stream only "
+                                 f"({', '.join(BROKER_PRESETS)}); drop --local-filter/--filter")
+    if not runs_local_filter(settings):
+        return None
+    from ..filter.local import LocalFilter
+
+    try:
+        local = LocalFilter(settings.filter_path)
+    except (OSError, ValueError, SyntaxError, ImportError) as exc:
+        raise ConfigurationError(f"filter {settings.filter_path}: {exc}") from exc
+    log.info("local filter on: %s runs on each %s alert before it is written (the broker did "
+             "not run it); --no-local-filter writes every alert", local.path, settings.preset)
+    return local
 
 
 def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails, seconds: float) -> None:
@@ -121,8 +143,11 @@ def _consume(settings: Settings, stop: threading.Event | None,
                             archive=settings.archive, observer=observer,
                             broker=settings.preset,
                             broker_label=settings.preset or ("files" if settings.from_paths
-                                                             else "kafka"))
+                                                             else "kafka"),
+                            local_filter=local_filter_for(settings))
         run(source, pipeline, RunOptions.from_settings(settings), stop, progress, summary)
+        if pipeline.local_filter is not None and (reasons := pipeline.local_filter.summary()):
+            log.info("local filter: %d alerts filtered out: %s", summary.filtered_out, reasons)
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)
         summary.outcome, summary.exit_code = "configuration error", exitcodes.CONFIG_ERROR

@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import exitcodes
 from ..decode.batch import Outcome, decode_and_normalize
-from ..decode.brokers import PACKET
 from ..decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
 from ..decode.values import blank_unusable
 from ..errors import InvalidMessage
 from ..sinks.archive import ArchiveSink
-from ..sinks.archive_rows import BROKER, ArchivedAlert
+from ..sinks.archive_rows import ArchivedAlert
 from ..sinks.csv import SPEC_COLUMNS, DailyCsv, spec_row
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
@@ -56,8 +55,10 @@ from .options import RunOptions
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
+from .screen import FILTERED_OUT, screen
 
 if TYPE_CHECKING:
+    from ..filter.local import LocalFilter
     from ..sources.antares_thumbnails import FetchedCutouts, MissingState
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class RunSummary:
     missing_cutouts: int = 0
     values_blanked: int = 0
     lost_to_retention: int = 0
+    filtered_out: int = 0
     outcome: str = "running"
     exit_code: int = exitcodes.OK
     elapsed: float = 0.0
@@ -103,18 +105,20 @@ class RunSummary:
         self.deadlettered += len(outcome.deadletters)
         self.missing_cutouts += outcome.missing_cutouts
         self.values_blanked += outcome.blanked
+        self.filtered_out += outcome.filtered_out
 
     def line(self) -> str:
         return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
                 f"{self.alerts_written:,} alerts, {self.already_written:,} already on disk, "
                 f"{self.deadlettered:,} dead-lettered, {self.missing_cutouts:,} missing cutouts, "
-                f"{self.values_blanked:,} unusable values blanked, "
-                f"{self.lost_to_retention:,} lost to retention, in {self.elapsed:.1f} s")
+                f"{self.values_blanked:,} unusable values blanked, {self.filtered_out:,} "
+                f"filtered out, {self.lost_to_retention:,} lost to retention, in "
+                f"{self.elapsed:.1f} s")
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "messages", "alerts_written", "already_written", "deadlettered", "missing_cutouts",
-            "values_blanked",
+            "values_blanked", "filtered_out",
             "lost_to_retention", "outcome", "exit_code", "elapsed", "partitions")}
 
 
@@ -129,6 +133,7 @@ class BatchOutcome:
     missing_cutouts: int = 0
     missing: list[MissingCutout] = field(default_factory=list)
     blanked: int = 0
+    filtered_out: int = 0  # turned away by the local filter: not written, yet committed
 
 
 class Pipeline:
@@ -137,10 +142,11 @@ class Pipeline:
                  fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}",
                  max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES, archive: bool = True,
                  observer: BatchObserver | None = None, broker: str | None = None,
-                 broker_label: str | None = None):
+                 broker_label: str | None = None, local_filter: LocalFilter | None = None):
         self.output = output
         self.broker = broker  # a preset whose decoder reads the stream (decode/brokers.py)
         self.broker_label = broker_label or broker  # the archive's `broker` of each alert
+        self.local_filter = local_filter  # the user's filter, run here: the broker did not
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
@@ -159,12 +165,9 @@ class Pipeline:
                                        self.max_inflated_bytes, whole=self.archive is not None,
                                        broker=self.broker,
                                        keys=[message.key for message in messages])
-        for result in results:
-            for record in result if isinstance(result, list) else ():
-                record.extra.pop(PACKET, None)
-                record.extra[BROKER] = self.broker_label
+        kept = screen(results, self.local_filter, self.broker_label)
         if self.archive is not None:
-            self.archive.prepare(messages, results, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
+            self.archive.prepare(messages, kept, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
         return results
 
     def deliver(self, source: Source, messages: list[Message],
@@ -234,6 +237,9 @@ class Pipeline:
         archived: list[ArchivedAlert] = []
         for message, index, record in decoded:
             key = str(record.diaSourceId)
+            if FILTERED_OUT in record.extra:
+                outcome.filtered_out += 1
+                continue
             if key in known:
                 outcome.already_written += 1
                 continue

@@ -24,6 +24,7 @@ from .mounts import refuse_network_filesystem
 from .outputdir import AlreadyRunning, OutputDir, OutputError
 from .progress import Progress
 from .run import BatchObserver, Pipeline, RunOptions, RunSummary, Source, run
+from .screen import BrokerRun
 
 if TYPE_CHECKING:
     from ..filter.local import LocalFilter
@@ -141,12 +142,12 @@ def _consume(settings: Settings, stop: threading.Event | None,
                             alert_id_format=settings.antares_alert_id_format,
                             max_inflated_bytes=settings.max_inflated_bytes,
                             archive=settings.archive, observer=observer,
-                            broker=settings.preset,
-                            broker_label=settings.preset or ("files" if settings.from_paths
-                                                             else "kafka"),
-                            local_filter=local_filter_for(settings))
+                            broker=BrokerRun(settings.preset, settings.preset or (
+                                "files" if settings.from_paths else "kafka"),
+                                local_filter_for(settings)))
         run(source, pipeline, RunOptions.from_settings(settings), stop, progress, summary)
-        if pipeline.local_filter is not None and (reasons := pipeline.local_filter.summary()):
+        local = pipeline.broker and pipeline.broker.local_filter
+        if local and (reasons := local.summary()):
             log.info("local filter: %d alerts filtered out: %s", summary.filtered_out, reasons)
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)

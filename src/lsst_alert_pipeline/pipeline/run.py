@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import exitcodes
-from ..decode.batch import Outcome, decode_and_normalize
+from ..decode.batch import Outcome
 from ..decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
@@ -55,10 +55,9 @@ from .options import RunOptions
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
-from .screen import FILTERED_OUT, screen
+from .screen import FILTERED_OUT, BrokerRun, decode_batch
 
 if TYPE_CHECKING:
-    from ..filter.local import LocalFilter
     from ..sources.antares_thumbnails import FetchedCutouts, MissingState
 
 log = logging.getLogger(__name__)
@@ -111,9 +110,8 @@ class RunSummary:
         return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
                 f"{self.alerts_written:,} alerts, {self.already_written:,} already on disk, "
                 f"{self.deadlettered:,} dead-lettered, {self.missing_cutouts:,} missing cutouts, "
-                f"{self.values_blanked:,} unusable values blanked, {self.filtered_out:,} "
-                f"filtered out, {self.lost_to_retention:,} lost to retention, in "
-                f"{self.elapsed:.1f} s")
+                f"{self.values_blanked:,} unusable values blanked, {self.filtered_out:,} filtered "
+                f"out, {self.lost_to_retention:,} lost to retention, in {self.elapsed:.1f} s")
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
@@ -141,12 +139,9 @@ class Pipeline:
                  extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
                  fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}",
                  max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES, archive: bool = True,
-                 observer: BatchObserver | None = None, broker: str | None = None,
-                 broker_label: str | None = None, local_filter: LocalFilter | None = None):
+                 observer: BatchObserver | None = None, broker: BrokerRun | None = None):
         self.output = output
-        self.broker = broker  # a preset whose decoder reads the stream (decode/brokers.py)
-        self.broker_label = broker_label or broker  # the archive's `broker` of each alert
-        self.local_filter = local_filter  # the user's filter, run here: the broker did not
+        self.broker = broker  # who delivers: its decoder, label and local filter (screen.py)
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
@@ -161,11 +156,8 @@ class Pipeline:
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
-        results = decode_and_normalize([message.payload for message in messages], self.schemas,
-                                       self.max_inflated_bytes, whole=self.archive is not None,
-                                       broker=self.broker,
-                                       keys=[message.key for message in messages])
-        kept = screen(results, self.local_filter, self.broker_label)
+        results, kept = decode_batch(messages, self.schemas, self.max_inflated_bytes,
+                                     self.archive is not None, self.broker)
         if self.archive is not None:
             self.archive.prepare(messages, kept, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
         return results

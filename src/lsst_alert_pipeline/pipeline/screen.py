@@ -8,17 +8,41 @@ its message's offset is committed with the batch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..decode.batch import Outcome
+from ..decode.batch import Outcome, decode_and_normalize
 from ..decode.brokers import PACKET
+from ..decode.schemas import SchemaSource
 from ..sinks.archive_rows import BROKER
+from ..sources.base import Message
 
 if TYPE_CHECKING:
     from ..filter.local import LocalFilter
 
 # Where a record's extra says why the local filter turned it away.
 FILTERED_OUT = "filtered_out"
+
+
+@dataclass(frozen=True)
+class BrokerRun:
+    """Who delivers this run's alerts: the preset whose decoder reads them (None: the bytes
+    say), the archive's `broker` label, and the user's filter when it runs here."""
+
+    preset: str | None
+    label: str
+    local_filter: LocalFilter | None = None
+
+
+def decode_batch(messages: list[Message], schemas: SchemaSource, max_inflated_bytes: int,
+                 whole: bool, broker: BrokerRun | None) -> tuple[list[Outcome], list[Outcome]]:
+    """(every message's outcome, the outcomes without what the filter turned away)."""
+    results = decode_and_normalize([message.payload for message in messages], schemas,
+                                   max_inflated_bytes, whole, broker.preset if broker else None,
+                                   [message.key for message in messages])
+    if broker is None:
+        return results, results
+    return results, screen(results, broker.local_filter, broker.label)
 
 
 def screen(results: list[Outcome], local_filter: LocalFilter | None,

@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lsst_alert_pipeline"
 
 # Modules at the package root that every stage may import: settings, error types, exit codes,
 # and the one home of antares-client's private names (antares_adapter.py).
-SHARED = {"config", "errors", "exitcodes", "masking", "antares_adapter", "__init__"}
+SHARED = {"config", "errors", "exitcodes", "masking", "antares_adapter", "broker_presets",
+          "__init__"}
 
 # The flow, top to bottom: cli -> pipeline/ops/look -> sinks -> filter -> decode -> sources.
 BELOW_SINKS = {"sinks", "filter", "decode", "sources"}
@@ -36,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "decode": {"sources"},
     "sources": set(),
     "config": set(),
+    "broker_presets": set(),
     "masking": set(),
     "errors": set(),
     "exitcodes": set(),
@@ -54,7 +56,10 @@ DIRECTION_ALLOWANCE: dict[tuple[str, str], str] = {
 
 # Modules allowed past MAX_LINES, each with the reason.
 MAX_LINES = 450
-SIZE_ALLOWANCE: dict[str, str] = {}
+SIZE_ALLOWANCE: dict[str, str] = {
+    "pipeline/run.py": "main left it at 448 lines; the broker hooks (decoder, local filter's "
+                       "count) need a few more: RunSummary can move to a module of its own",
+}
 
 # Modules allowed without a docstring, each with the reason.
 DOCSTRING_ALLOWANCE: dict[str, str] = {}

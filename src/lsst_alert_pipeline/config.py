@@ -38,7 +38,8 @@ REGISTRY_USER_INFO = "basic.auth.user.info"
 REGISTRY_CREDENTIALS_SOURCE = "basic.auth.credentials.source"
 CREDENTIAL_SOURCES = ("URL", "USER_INFO", "SASL_INHERIT")
 DEFAULT_TOPIC = "lsst-extendedness-filtered"
-PRESETS = ("antares",)
+BROKER_PRESETS = ("fink",)  # brokers' own LSST streams (broker_presets.py), filtered here
+PRESETS = ("antares", *BROKER_PRESETS)
 DEFAULT_CONFIG_FILE = "lsst_alerts.toml"
 # Read by run_lsst_consumer.sh (and CONFIG by load()), not settings of their own.
 WRAPPER_VARIABLES = {"CONFIG", "HOME", "VENV"}
@@ -90,6 +91,8 @@ class Settings:
     notify_timeout: float = 10.0  # seconds one delivery may hold up a run
     notify_digest_order: str = "extendednessMedian DESC"  # the digest's top candidates
     notify_digest_top: int = 10
+    local_filter: bool | None = None  # the user's filter run here: None = on for broker presets
+    filter_path: Path | None = None  # [filter] path, --filter: the bundled filter when unset
 
     @property
     def schema_registry_url(self) -> str | None:
@@ -216,6 +219,11 @@ def _apply(settings: Settings, values: dict[str, Any], where: str) -> None:
         elif key in ("notify", "notify_urls"):  # LSST_ALERTS_NOTIFY: space-separated URLs
             urls = value.split() if isinstance(value, str) else list(value)
             settings.notify_urls = [str(url).strip() for url in urls if str(url).strip()]
+        elif key == "filter" and isinstance(value, dict):
+            _apply(settings, {f"filter_{k}": v for k, v in value.items()}, where)
+        elif key.partition("_")[0] in BROKER_PRESETS:  # [fink] username, fink_password ...
+            from .broker_presets import broker_setting
+            broker_setting(settings, key, value, where)
         elif key in ("topic", "topics"):
             topics = [value] if isinstance(value, str) else list(value)
             settings.topics = [t.strip() for topic in topics for t in str(topic).split(",")
@@ -229,7 +237,7 @@ def _apply(settings: Settings, values: dict[str, Any], where: str) -> None:
             setattr(settings, key, _coerce(key, value))
         else:
             known = ", ".join(sorted([*SCALARS, "topic", "extra_columns", "kafka", "antares",
-                                      "notify"]))
+                                      "notify", "filter", *BROKER_PRESETS]))
             raise ConfigurationError(f"{where}: unknown setting {key!r}; known settings: {known}")
 
 
@@ -313,6 +321,10 @@ def apply_preset(settings: Settings) -> None:
     if settings.preset not in PRESETS:
         raise ConfigurationError(
             f"preset = {settings.preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
+    if settings.preset in BROKER_PRESETS:
+        from .broker_presets import apply_broker_preset
+        apply_broker_preset(settings)
+        return
     from . import antares_adapter as antares
 
     defaults = {"bootstrap.servers": antares.DEFAULT_BOOTSTRAP_SERVER,

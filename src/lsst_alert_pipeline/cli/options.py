@@ -69,8 +69,14 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--bootstrap-servers", help="Kafka bootstrap.servers."),
         click.option("--topic", "topics", multiple=True, help="Topic(s) to read."),
         click.option("--group-id", help="Kafka consumer group (group.id)."),
-        click.option("--preset", type=click.Choice(["antares"]),
-                     help="antares: SASL_SSL + PLAIN, ANTARES's CA, client. topic prefix."),
+        click.option("--preset", type=click.Choice(list(config.PRESETS)),
+                     help="antares: SASL_SSL + PLAIN, ANTARES's CA, client. topic prefix; "
+                     "fink: topics fink_<tag>_lsst (docs/brokers.md)."),
+        click.option("--filter", "filter_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="The filter file to run locally (default: the bundled one)."),
+        click.option("--local-filter/--no-local-filter", "local_filter", default=None,
+                     help="Run the filter on each alert before writing it (on for the "
+                     "fink preset; off for antares, whose stream ANTARES filtered)."),
         click.option("-X", "kafka_pairs", multiple=True, metavar="KEY=VALUE",
                      help="Any librdkafka property, e.g. -X security.protocol=SASL_SSL."),
         click.option("--batch-size", type=int, help="Messages per durable batch (500)."),

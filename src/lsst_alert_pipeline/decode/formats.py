@@ -23,6 +23,8 @@ from .schemas import SchemaSource
 
 Kind = Literal["rubin", "ztf", "antares"]
 SourceFormat = Literal["wire", "ocf", "antares"]
+# Streams whose bytes do not say what they are: chosen by the run's preset (decode/brokers.py).
+BrokerFormat = Literal["fink", "lasair", "babamul"]
 
 OCF_MAGIC = b"Obj\x01"
 # Second byte of a zlib header for the four compression levels zlib writes.
@@ -40,7 +42,7 @@ class DecodedAlert:
 
     kind: Kind
     record: dict[str, Any]
-    source_format: SourceFormat
+    source_format: SourceFormat | BrokerFormat
     schema_version: str | None = None
     schema_id: int | None = None
 

@@ -12,7 +12,8 @@ import traceback
 from typing import TYPE_CHECKING, Protocol
 
 from .. import exitcodes
-from ..config import Settings
+from ..broker_presets import runs_local_filter
+from ..config import BROKER_PRESETS, Settings
 from ..decode.normalize import locus_gaps_line
 from ..decode.schemas import ForcedSchema, SchemaSource
 from ..errors import ConfigurationError, Interrupted
@@ -23,8 +24,10 @@ from .mounts import refuse_network_filesystem
 from .outputdir import AlreadyRunning, OutputDir, OutputError
 from .progress import Progress
 from .run import BatchObserver, Pipeline, RunOptions, RunSummary, Source, run
+from .screen import BrokerRun
 
 if TYPE_CHECKING:
+    from ..filter.local import LocalFilter
     from ..sources.antares_thumbnails import AntaresThumbnails
 
 log = logging.getLogger("lsst_alert_pipeline")
@@ -43,6 +46,26 @@ def open_source(settings: Settings, resume: ResumePoint | None = None,
                          commit_timeout=settings.broker_timeout, resume=resume)
     source.connect(stop=stop)
     return source
+
+
+def local_filter_for(settings: Settings) -> LocalFilter | None:
+    """The user's filter, loaded once, when this run filters locally (said once in the log)."""
+    if settings.preset not in BROKER_PRESETS and (settings.local_filter or (
+            settings.preset is None and settings.filter_path is not None)):
+        # Rubin packets of a plain topic or files are not yet kept whole for the locus.
+        raise ConfigurationError("the local filter runs on a broker preset's stream only "
+                                 f"({', '.join(BROKER_PRESETS)}); drop --local-filter/--filter")
+    if not runs_local_filter(settings):
+        return None
+    from ..filter.local import LocalFilter
+
+    try:
+        local = LocalFilter(settings.filter_path)
+    except (OSError, ValueError, SyntaxError, ImportError) as exc:
+        raise ConfigurationError(f"filter {settings.filter_path}: {exc}") from exc
+    log.info("local filter on: %s runs on each %s alert before it is written (the broker did "
+             "not run it); --no-local-filter writes every alert", local.path, settings.preset)
+    return local
 
 
 def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails, seconds: float) -> None:
@@ -118,8 +141,14 @@ def _consume(settings: Settings, stop: threading.Event | None,
                             fetch_budget=2 * settings.batch_seconds,
                             alert_id_format=settings.antares_alert_id_format,
                             max_inflated_bytes=settings.max_inflated_bytes,
-                            archive=settings.archive, observer=observer)
+                            archive=settings.archive, observer=observer,
+                            broker=BrokerRun(settings.preset, settings.preset or (
+                                "files" if settings.from_paths else "kafka"),
+                                local_filter_for(settings)))
         run(source, pipeline, RunOptions.from_settings(settings), stop, progress, summary)
+        local = pipeline.broker and pipeline.broker.local_filter
+        if local and (reasons := local.summary()):
+            log.info("local filter: %d alerts filtered out: %s", summary.filtered_out, reasons)
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)
         summary.outcome, summary.exit_code = "configuration error", exitcodes.CONFIG_ERROR

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import exitcodes
-from ..decode.batch import Outcome, decode_and_normalize
+from ..decode.batch import Outcome
 from ..decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
@@ -55,6 +55,7 @@ from .options import RunOptions
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
+from .screen import FILTERED_OUT, BrokerRun, decode_batch
 
 if TYPE_CHECKING:
     from ..sources.antares_thumbnails import FetchedCutouts, MissingState
@@ -88,6 +89,7 @@ class RunSummary:
     missing_cutouts: int = 0
     values_blanked: int = 0
     lost_to_retention: int = 0
+    filtered_out: int = 0
     outcome: str = "running"
     exit_code: int = exitcodes.OK
     elapsed: float = 0.0
@@ -102,18 +104,19 @@ class RunSummary:
         self.deadlettered += len(outcome.deadletters)
         self.missing_cutouts += outcome.missing_cutouts
         self.values_blanked += outcome.blanked
+        self.filtered_out += outcome.filtered_out
 
     def line(self) -> str:
         return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
                 f"{self.alerts_written:,} alerts, {self.already_written:,} already on disk, "
                 f"{self.deadlettered:,} dead-lettered, {self.missing_cutouts:,} missing cutouts, "
-                f"{self.values_blanked:,} unusable values blanked, "
-                f"{self.lost_to_retention:,} lost to retention, in {self.elapsed:.1f} s")
+                f"{self.values_blanked:,} unusable values blanked, {self.filtered_out:,} filtered "
+                f"out, {self.lost_to_retention:,} lost to retention, in {self.elapsed:.1f} s")
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "messages", "alerts_written", "already_written", "deadlettered", "missing_cutouts",
-            "values_blanked",
+            "values_blanked", "filtered_out",
             "lost_to_retention", "outcome", "exit_code", "elapsed", "partitions")}
 
 
@@ -128,6 +131,7 @@ class BatchOutcome:
     missing_cutouts: int = 0
     missing: list[MissingCutout] = field(default_factory=list)
     blanked: int = 0
+    filtered_out: int = 0  # turned away by the local filter: not written, yet committed
 
 
 class Pipeline:
@@ -135,8 +139,9 @@ class Pipeline:
                  extra_columns: tuple[str, ...] = (), fetch_cutouts: CutoutFetcher | None = None,
                  fetch_budget: float = 120.0, alert_id_format: str = "{diaSourceId}",
                  max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES, archive: bool = True,
-                 observer: BatchObserver | None = None):
+                 observer: BatchObserver | None = None, broker: BrokerRun | None = None):
         self.output = output
+        self.broker = broker  # who delivers: its decoder, label and local filter (screen.py)
         self.schemas = schemas or SchemaSource()
         self.extra_columns = extra_columns
         self.csv = DailyCsv(output.data, (*SPEC_COLUMNS, *extra_columns))
@@ -151,10 +156,10 @@ class Pipeline:
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
-        results = decode_and_normalize([message.payload for message in messages], self.schemas,
-                                       self.max_inflated_bytes, whole=self.archive is not None)
+        results, kept = decode_batch(messages, self.schemas, self.max_inflated_bytes,
+                                     self.archive is not None, self.broker)
         if self.archive is not None:
-            self.archive.prepare(messages, results, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
+            self.archive.prepare(messages, kept, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
         return results
 
     def deliver(self, source: Source, messages: list[Message],
@@ -224,6 +229,9 @@ class Pipeline:
         archived: list[ArchivedAlert] = []
         for message, index, record in decoded:
             key = str(record.diaSourceId)
+            if FILTERED_OUT in record.extra:
+                outcome.filtered_out += 1
+                continue
             if key in known:
                 outcome.already_written += 1
                 continue

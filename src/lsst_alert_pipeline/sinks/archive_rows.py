@@ -15,6 +15,8 @@ locus messages, ZTF, Avro container files) gets the spec columns and the packet 
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from ..decode.batch import WHOLE_PACKET
+from ..decode.brokers import BROKER_COLUMNS
 from ..decode.columnar import read_whole
 from ..decode.formats import detect_format, wire_schema_id
 from ..decode.normalize import AlertRecord
@@ -37,14 +40,17 @@ SPEC_TYPES: dict[str, Any] = {
     "survey": pl.String,
 }
 SOURCE_TYPES: dict[str, Any] = {
-    "topic": pl.String, "partition": pl.Int32, "offset": pl.Int64, "origin": pl.String,
-    "packet": pl.Binary,
+    "broker": pl.String, "topic": pl.String, "partition": pl.Int32, "offset": pl.Int64,
+    "origin": pl.String, "packet": pl.Binary,
 }
 IDS = ("alertId", "diaSourceId", "diaObjectId")
 # Records of the packet flattened under a prefix; lists (histories) are kept as they are.
 CUTOUT_FIELDS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
 # The key under which a record's extra holds its row of the batch's whole-packet read.
 PREPARED = "archive_columns"
+# The key under which a record's extra names the broker that delivered it (the run's preset;
+# `kafka` or `files` without one): the archive keeps the first, as it keeps each alert once.
+BROKER = "broker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,10 @@ def whole_packet_version(alert: ArchivedAlert) -> str | None:
     """The bundled schema version to read the packet whole with, or None (spec columns only)."""
     version = alert.record.schemaVersion
     payload = alert.message.payload
+    # A broker's payload is no Rubin wire packet, whatever its first bytes look like (a Fink
+    # value often starts with 0x00): its fields are archived from the record.
+    if BROKER_COLUMNS in alert.record.extra:
+        return None
     if alert.index != 0 or version not in bundled_versions() or detect_format(payload) != "wire":
         return None
     # A forced or registry schema may name a version the wire id does not: read only when the
@@ -125,6 +135,7 @@ def spec_frame(alerts: Sequence[ArchivedAlert], found: list[Unusable]) -> pl.Dat
         types["diaObjectId"] = pl.String  # ZTF object ids are names ("ZTF18abc...")
         columns["diaObjectId"] = [None if v is None else str(v) for v in columns["diaObjectId"]]
     messages = [alert.message for alert in alerts]
+    columns["broker"] = [r.extra.get(BROKER) for r in records]
     columns["topic"] = [m.topic for m in messages]
     columns["partition"] = [m.partition for m in messages]
     columns["offset"] = [m.offset for m in messages]
@@ -132,8 +143,57 @@ def spec_frame(alerts: Sequence[ArchivedAlert], found: list[Unusable]) -> pl.Dat
     # A container file's bytes go with its first alert only: repeating them per alert would
     # multiply the archive by the file's alert count.
     columns["packet"] = [a.message.payload if a.index == 0 else None for a in alerts]
-    return pl.DataFrame([typed_column(name, columns[name], dtype, alerts, found)
-                         for name, dtype in {**types, **SOURCE_TYPES}.items()])
+    frame = pl.DataFrame([typed_column(name, columns[name], dtype, alerts, found)
+                          for name, dtype in {**types, **SOURCE_TYPES}.items()])
+    return frame.hstack(broker_fields(alerts, found))
+
+
+def flat_broker_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A broker's fields as archive cells: a record's fields as `<name>_<field>` columns, other
+    nested values (Fink's per-band `lc_features` map, lists) as JSON text."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, dict) and all(not isinstance(v, dict | list) for v in value.values()):
+            out.update((f"{name}_{field}", item) for field, item in value.items())
+        elif isinstance(value, dict | list):
+            out[name] = json.dumps(value, default=str, allow_nan=False) if value else None
+        else:
+            out[name] = value
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def broker_fields(alerts: Sequence[ArchivedAlert], found: list[Unusable]) -> list[pl.Series]:
+    """The broker's own fields (`fink_clf_cats_class`, ...), a column each, for these alerts;
+    a column whose values no one type holds is kept as text."""
+    rows = [flat_broker_values(_finite(a.record.extra.get(BROKER_COLUMNS) or {}))
+            for a in alerts]
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    columns = []
+    for name in names:
+        values = [row.get(name) for row in rows]
+        try:
+            columns.append(pl.Series(name, values, strict=True))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - mixed types: text keeps every value
+            columns.append(typed_column(name, [None if v is None else str(v) for v in values],
+                                        pl.String, alerts, found))
+    return columns
+
+
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    """NaN as null in nested values too (JSON text cannot hold NaN; the CSV never shows it)."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return _json_safe(value)
+    return {name: clean(value) for name, value in values.items()}
 
 
 def flatten_packets(packets: pl.DataFrame, taken: set[str]) -> pl.DataFrame:
@@ -258,6 +318,7 @@ def source_frame(alert: ArchivedAlert, found: list[Unusable]) -> pl.DataFrame:
     message = alert.message
     columns: dict[str, list[Any]] = {
         **{name: [getattr(alert.record, name, None)] for name in IDS},
+               "broker": [alert.record.extra.get(BROKER)],
                "topic": [message.topic], "partition": [message.partition],
                "offset": [message.offset],
                "origin": [message.origin if message.topic is None else None],

@@ -18,6 +18,7 @@ class Message:
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
+    key: bytes | None = None  # the Kafka key: Fink's holds the value's Avro writer schema
 
 
 class Source(Protocol):

@@ -264,7 +264,7 @@ class KafkaSource:
             payload = message.value() or b""
             size += len(payload)
             into.append(Message(payload, f"{topic}/{partition}/{offset}", topic, partition,
-                                offset))
+                                offset, message.key()))
             key = (topic, partition)
             with self._state:
                 self.read[key] = self.read.get(key, 0) + 1

@@ -1,0 +1,63 @@
+"""Between decode and write in a broker's run: the user's filter run locally, each alert labelled
+with the broker that delivered it (docs/brokers.md).
+
+Runs on the prefetch thread with the decode (no I/O). An alert the filter turns away stays in
+the batch, marked: `Pipeline.write` counts it ("filtered out") and writes nothing for it, and
+its message's offset is committed with the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..decode.batch import Outcome, decode_and_normalize
+from ..decode.brokers import PACKET
+from ..decode.schemas import SchemaSource
+from ..sinks.archive_rows import BROKER
+from ..sources.base import Message
+
+if TYPE_CHECKING:
+    from ..filter.local import LocalFilter
+
+# Where a record's extra says why the local filter turned it away.
+FILTERED_OUT = "filtered_out"
+
+
+@dataclass(frozen=True)
+class BrokerRun:
+    """Who delivers this run's alerts: the preset whose decoder reads them (None: the bytes
+    say), the archive's `broker` label, and the user's filter when it runs here."""
+
+    preset: str | None
+    label: str
+    local_filter: LocalFilter | None = None
+
+
+def decode_batch(messages: list[Message], schemas: SchemaSource, max_inflated_bytes: int,
+                 whole: bool, broker: BrokerRun | None) -> tuple[list[Outcome], list[Outcome]]:
+    """(every message's outcome, the outcomes without what the filter turned away)."""
+    results = decode_and_normalize([message.payload for message in messages], schemas,
+                                   max_inflated_bytes, whole, broker.preset if broker else None,
+                                   [message.key for message in messages])
+    if broker is None:
+        return results, results
+    return results, screen(results, broker.local_filter, broker.label)
+
+
+def screen(results: list[Outcome], local_filter: LocalFilter | None,
+           broker_label: str | None) -> list[Outcome]:
+    """Mark what the filter turns away and label every record; returns the results without
+    the alerts turned away (what the archive prepares)."""
+    records = [record for result in results if isinstance(result, list) for record in result]
+    if local_filter is not None:
+        judged = [record for record in records if PACKET in record.extra]
+        verdicts = local_filter.verdicts([record.extra[PACKET] for record in judged])
+        for record, verdict in zip(judged, verdicts, strict=True):
+            if not verdict.passed:
+                record.extra[FILTERED_OUT] = local_filter.turned_away(verdict)
+    for record in records:
+        record.extra.pop(PACKET, None)  # the whole packet is not kept past the decision
+        record.extra[BROKER] = broker_label
+    return [[record for record in result if FILTERED_OUT not in record.extra]
+            if isinstance(result, list) else result for result in results]

@@ -1,0 +1,64 @@
+"""What one batch produced (`BatchOutcome`) and what a whole run did (`RunSummary`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import exitcodes
+from .cutout_fetch import MissingCutout
+from .ledger import ArchiveFile, DeadLetter, WrittenAlert
+
+
+@dataclass
+class RunSummary:
+    messages: int = 0
+    alerts_written: int = 0
+    already_written: int = 0
+    deadlettered: int = 0
+    missing_cutouts: int = 0
+    values_blanked: int = 0
+    lost_to_retention: int = 0
+    filtered_out: int = 0
+    outcome: str = "running"
+    exit_code: int = exitcodes.OK
+    elapsed: float = 0.0
+    joined_after: float = 0.0  # seconds until the first batch: group join and first fetch
+    partitions: list[dict[str, int | str]] = field(default_factory=list)
+
+    def add(self, messages: int, outcome: BatchOutcome) -> None:
+        """Count a batch the ledger holds (so a commit failing after it still counts it)."""
+        self.messages += messages
+        self.alerts_written += len(outcome.written)
+        self.already_written += outcome.already_written
+        self.deadlettered += len(outcome.deadletters)
+        self.missing_cutouts += outcome.missing_cutouts
+        self.values_blanked += outcome.blanked
+        self.filtered_out += outcome.filtered_out
+
+    def line(self) -> str:
+        return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
+                f"{self.alerts_written:,} alerts, {self.already_written:,} already on disk, "
+                f"{self.deadlettered:,} dead-lettered, {self.missing_cutouts:,} missing cutouts, "
+                f"{self.values_blanked:,} unusable values blanked, {self.filtered_out:,} filtered "
+                f"out, {self.lost_to_retention:,} lost to retention, in {self.elapsed:.1f} s")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (
+            "messages", "alerts_written", "already_written", "deadlettered", "missing_cutouts",
+            "values_blanked", "filtered_out",
+            "lost_to_retention", "outcome", "exit_code", "elapsed", "partitions")}
+
+
+@dataclass
+class BatchOutcome:
+    written: list[WrittenAlert] = field(default_factory=list)
+    csv_lengths: dict[str, int] = field(default_factory=dict)
+    deadletters: list[DeadLetter] = field(default_factory=list)
+    archive_files: list[ArchiveFile] = field(default_factory=list)
+    cutout_files: dict[str, list[str]] = field(default_factory=dict)  # id -> names written
+    already_written: int = 0
+    missing_cutouts: int = 0
+    missing: list[MissingCutout] = field(default_factory=list)
+    blanked: int = 0
+    filtered_out: int = 0  # turned away by the local filter: not written, yet committed

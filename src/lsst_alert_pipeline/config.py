@@ -32,7 +32,7 @@ EXTRA_COLUMNS = ("ssObjectId", "hasSSSource", "snr", "reliability", "dayObs",
                  "extendednessCount")
 ENV_KAFKA_PREFIX = ENV_PREFIX + "KAFKA_"
 # A key naming any of these holds a secret: its value is shown as MASK, wherever it came from.
-# The Schema Registry's settings, as Confluent's clients name them (README, Schema Registry).
+# The Schema Registry's settings, as Confluent's clients name them (docs/troubleshooting.md, Schema Registry).
 REGISTRY_URL = "schema.registry.url"
 REGISTRY_USER_INFO = "basic.auth.user.info"
 REGISTRY_CREDENTIALS_SOURCE = "basic.auth.credentials.source"

@@ -9,7 +9,7 @@ decode, sources, simulate); nothing imports cli.
 
 A command's module is imported when that command runs (or --help lists it): the decoders behind
 `inspect` and `query` take a third of a second to import, and `consume` must have its SIGTERM
-handler in place before then (README, "Exit statuses": 4).
+handler in place before then (docs/operations.md, "Exit statuses": 4).
 """
 
 from __future__ import annotations

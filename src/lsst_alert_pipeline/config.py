@@ -31,8 +31,7 @@ ENV_PREFIX = "LSST_ALERTS_"
 EXTRA_COLUMNS = ("ssObjectId", "hasSSSource", "snr", "reliability", "dayObs",
                  "extendednessCount")
 ENV_KAFKA_PREFIX = ENV_PREFIX + "KAFKA_"
-# A key naming any of these holds a secret: its value is shown as MASK, wherever it came from.
-# The Schema Registry's settings, as Confluent's clients name them (docs/troubleshooting.md, Schema Registry).
+# The Schema Registry's settings, as Confluent's clients name them (docs/troubleshooting.md).
 REGISTRY_URL = "schema.registry.url"
 REGISTRY_USER_INFO = "basic.auth.user.info"
 REGISTRY_CREDENTIALS_SOURCE = "basic.auth.credentials.source"

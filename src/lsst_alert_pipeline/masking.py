@@ -13,6 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+# A key naming any of these holds a secret: its value is shown as MASK, wherever it came from.
 SECRET_MARKERS = ("password", "secret", "token", "user.info", "sasl.oauthbearer.config",
                   "ssl.key.pem")
 MASK = "***"

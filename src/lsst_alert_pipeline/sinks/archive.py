@@ -190,7 +190,9 @@ class ArchiveSink:
                 # the writing thread only renames.
                 parts.append(Part(suffix, temp, frame.height, columns_fingerprint(temp),
                                   file_sha256(temp),
-                                  tuple(int(i) for i in frame.get_column("diaSourceId"))))
+                                  # an id no column could hold is null in its row
+                                  tuple(int(i) for i in frame.get_column("diaSourceId")
+                                        if i is not None)))
         except BaseException:
             self._delete(temps)
             raise

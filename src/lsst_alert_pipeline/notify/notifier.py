@@ -55,6 +55,9 @@ ADVICE = {
     "(`lsst-alerts offsets`) and run again",
     exitcodes.RETENTION_LOSS: "the broker deleted alerts before they were read: run more "
     "often (`lsst-alerts status` lists the losses)",
+    exitcodes.ALL_DEADLETTERED: "nothing could be read: deadletter/*.json in the output "
+    "directory says why (a schema or format the consumer does not know? docs/troubleshooting.md);"
+    " fix it, then replay while the broker holds them (--reset-offsets)",
 }
 
 

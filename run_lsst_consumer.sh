@@ -16,7 +16,8 @@
 # Exit status: the consumer's (see README, "Exit statuses"); 2 when the configuration or
 # RETENTION_DAYS is invalid (the tool's message says why); 6 when a run is already going on;
 # 4 on SIGTERM/SIGINT (forwarded to the consumer, which commits its batch; no retention);
-# 9 when the run succeeded (0) but retention failed.
+# 9 when the run succeeded (0) but retention failed. Retention runs only after 0 or 8 (never
+# after 11, a run whose every message was a dead letter).
 set -u
 PATH=/usr/local/bin:/usr/bin:/bin
 export PATH

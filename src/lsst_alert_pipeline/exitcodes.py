@@ -11,6 +11,7 @@ STALLED = 7  # no message for --idle-timeout seconds while lag was still above 0
 RETENTION_LOSS = 8  # caught up, but the broker had deleted unread alerts (see the log/summary)
 RETENTION_FAILED = 9  # run_lsst_consumer.sh only: the run succeeded, its cleanup afterwards failed
 ARCHIVE_DAMAGED = 10  # compact: a night has a missing or damaged archive file; it was not merged
+ALL_DEADLETTERED = 11  # messages were read but none written: every one was a dead letter
 
 MEANING = {
     OK: "success",
@@ -24,6 +25,7 @@ MEANING = {
     RETENTION_LOSS: "alerts lost to the broker's retention",
     RETENTION_FAILED: "the run succeeded, retention (cleanup) failed",
     ARCHIVE_DAMAGED: "an archive file is missing or damaged (lsst-alerts verify names it)",
+    ALL_DEADLETTERED: "every message read was a dead letter, none written",
 }
 
 

@@ -63,7 +63,15 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     setup_logging(log_level)
-    settings = settings_from(ctx, params)
+    unread = (params.get("config_file"), params.get("notify_urls") or (), params.get("output_dir"))
+    try:
+        settings = settings_from(ctx, params)
+    except SystemExit as exit_:  # settings_from said what to fix; tell the URLs still readable
+        if isinstance(exit_.__context__, ConfigurationError):
+            from ..notify.unread import tell_unread_settings
+
+            tell_unread_settings(exit_.__context__, *unread)
+        raise
     from ..pipeline import consume as consumer  # decoders, sources and sinks: the slow import
 
     if stop.is_set():

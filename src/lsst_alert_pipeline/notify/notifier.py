@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import exitcodes
-from ..config import Settings
+from ..config import Settings, mask_secrets
 from ..errors import ConfigurationError
 from ..pipeline.ledger import Ledger
 from ..pipeline.run import RunSummary
@@ -55,6 +55,9 @@ ADVICE = {
     "(`lsst-alerts offsets`) and run again",
     exitcodes.RETENTION_LOSS: "the broker deleted alerts before they were read: run more "
     "often (`lsst-alerts status` lists the losses)",
+    exitcodes.ALL_DEADLETTERED: "nothing could be read: deadletter/*.json in the output "
+    "directory says why (a schema or format the consumer does not know? docs/troubleshooting.md);"
+    " fix it, then replay while the broker holds them (--reset-offsets)",
 }
 
 
@@ -66,6 +69,7 @@ def run_message(summary: RunSummary, output_dir: Path,
     title = (f"lsst-alerts consume on {host}: exit status {summary.exit_code} ({meaning})")
     body = "\n".join([
         summary.line(),
+        *([f"Why: {mask_secrets(summary.reason)}"] if summary.reason else []),
         f"What to do: {ADVICE.get(summary.exit_code, 'read the log')}",
         f"Host: {host}",
         f"Output directory: {output_dir.resolve()}",

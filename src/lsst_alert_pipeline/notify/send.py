@@ -37,7 +37,10 @@ def _one(url: str, title: str, body: str, attachments: Sequence[Path]) -> Delive
     for path in attachments:
         attach.add(str(path))
     with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
-        ok = sender.notify(body=body, title=title, attach=attach if attachments else None)
+        # Our messages are plain text: said so, apprise keeps their lines (an e-mail read as
+        # HTML by default ran every candidate of a list into one line).
+        ok = sender.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT,
+                           attach=attach if attachments else None)
     if ok:
         return Delivery(shown, True)
     lines = [line for line in captured.getvalue().splitlines() if line.strip()]

@@ -7,7 +7,9 @@ partition, its report and its alerts' previews. The ledger records it as retired
 transaction with forgetting its CSV files and unlisting its archive files), then its files are
 deleted; a crash in between leaves files of a retired night, which the next cleanup deletes.
 Its alerts stay known to the ledger, so a replay does not revive them, and `verify` and
-`status` count them as retired: never broken, never whole (docs/operations.md, Retention).
+`status` count them as retired: never broken, never whole (docs/operations.md, Retention). An
+old night the ledger vouches for with no file left (deleted by age outside cleanup, as the
+specification's `find -mtime` lines do) is retired too.
 
 Never tonight, never a file outside the output directory (symbolic links are not followed, and
 a path that resolves elsewhere is left alone), never while a consumer writes. The scale-out
@@ -184,7 +186,12 @@ def _clean(output: OutputDir, keep_from: str, days: int, dry_run: bool, report: 
         report.kept_recent += sum(1 for _, _, night in chosen if night in recent)
         chosen = [item for item in chosen if item[2] not in recent]
     nights = {night for _, _, night in chosen if night is not None and night not in retired}
-    report.nights |= {night for _, _, night in chosen if night is not None}
+    # A night the ledger vouches for with no file left (deleted by age, outside cleanup: the
+    # specification's `find -mtime` lines) is retired too, so `verify` stops counting it lost.
+    emptied = {night for night in _ledger_nights(output)
+               if night < keep_from and night not in retired and night not in written}
+    nights |= emptied
+    report.nights |= {night for _, _, night in chosen if night is not None} | emptied
     if not dry_run and output.ledger is not None and nights:
         _retire(output, sorted(nights), night_by_alert,
                 [path for kind, path, _ in chosen if kind == "archive"])
@@ -199,6 +206,15 @@ def _clean(output: OutputDir, keep_from: str, days: int, dry_run: bool, report: 
         report.add(kind, str(path.relative_to(root)), size)
 
 
+def _ledger_nights(output: OutputDir) -> set[str]:
+    """The nights of this output's CSV files the ledger vouches for (retired ones forgotten)."""
+    if output.ledger is None:
+        return set()
+    prefix = output.csv_key("")
+    return {match.group(1) for key in output.ledger.csv_lengths() if key.startswith(prefix)
+            and (match := CSV_NIGHT.match(key.rsplit("/", 1)[-1]))}
+
+
 def _retire(output: OutputDir, nights: list[str], night_by_alert: dict[str, str],
             archived: list[Path]) -> None:
     """Record the nights retired, in one transaction with what the ledger stops vouching for:
@@ -208,7 +224,13 @@ def _retire(output: OutputDir, nights: list[str], night_by_alert: dict[str, str]
                 if key.startswith(output.csv_key("")) and
                 (match := CSV_NIGHT.match(key.rsplit("/", 1)[-1])) and match.group(1) in nights]
     alerts = {night: [i for i, n in night_by_alert.items() if n == night] for night in nights}
+    # The nights' listed archive files, those already gone from the disk included.
+    partitions = output.ledger_key(output.archive) + "/"
+    listed = [file.name for file in output.ledger.archive_listing()
+              if file.name.startswith(partitions)
+              and (match := ARCHIVE_NIGHT.match(file.name.rsplit("/", 2)[-2]))
+              and "".join(match.groups()) in nights]
     output.ledger.retire_nights(
         output.output_name, {night: len(ids) for night, ids in alerts.items()}, csv_keys,
-        [output.ledger_key(path) for path in archived],
+        sorted({*listed, *(output.ledger_key(path) for path in archived)}),
         [i for ids in alerts.values() for i in ids])

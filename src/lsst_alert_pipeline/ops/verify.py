@@ -14,6 +14,7 @@ good.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import re
@@ -25,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 from astropy.io import fits
 
 from ..errors import ConfigurationError
-from ..pipeline.ledger import unpack_ids
+from ..pipeline.ledger import ArchiveFile, unpack_ids
 from ..pipeline.outputdir import OutputDir, opened
+from .status import current_day_obs
 from .verify_archive import ArchiveCheck, check_archive
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class NightCheck:
     whole: int = 0
     retired: int = 0  # retention retired the night: never broken, never whole
     problems: list[str] = field(default_factory=list)
+    gone_by_age: bool = False  # every CSV file and cutout gone, as `find -mtime` leaves it
 
 
 @dataclass
@@ -92,7 +95,8 @@ class VerifyReport:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "forgotten": self.forgotten, "nights": [
             {"night": c.night, "in_ledger": c.in_ledger, "whole": c.whole,
-             "retired": c.retired, "problems": c.problems} for c in self.nights.values()],
+             "retired": c.retired, "problems": c.problems, "gone_by_age": c.gone_by_age}
+            for c in self.nights.values()],
             "partitions": (None if self.partitions is None
                            else [check.as_dict() for check in self.partitions]),
             "partition_note": self.partition_note, "missing_topics": self.missing_topics,
@@ -230,6 +234,8 @@ def verify(output_dir: Path, repair: bool = False,
                 check.retired += len(homes[key])
                 continue
             check_file(output.root, key, lengths[key], homes[key], report, check)
+        say_gone_by_age(report, output.ledger_root, homes, lengths, retired,
+                        output.ledger.archive_listing())
         check_broker(report, output.ledger, settings)
         report.archive = check_archive(output.ledger_root, output.ledger.archive_listing(), db)
         if repair and report.broken:
@@ -249,6 +255,51 @@ def verify(output_dir: Path, repair: bool = False,
         if repair:
             repair_from_source(output, report, settings)
     return report
+
+
+def say_gone_by_age(report: VerifyReport, root: Path, homes: dict[str, set[str]],
+                    lengths: dict[str, int], retired: dict[str, set[str]],
+                    listing: list[ArchiveFile]) -> None:
+    """A night of which every CSV file and every cutout is gone was most likely deleted by age
+    outside `cleanup` (the specification's `find -mtime` lines), not lost: say so in one line
+    instead of a line per file; its alerts stay broken (`--repair` still writes them again)."""
+    nights: dict[tuple[str, str], list[str]] = {}
+    for key in homes:
+        if (match := NIGHT.search(key)) and key in lengths \
+                and match.group(1) not in retired.get(output_of(key), ()):
+            nights.setdefault((output_of(key), match.group(1)), []).append(key)
+    with_cutouts: dict[str, set[str]] = {}  # output -> diaSourceIds with a cutout on disk
+    for (output, night), keys in sorted(nights.items()):
+        if any((root / key).exists() for key in keys):
+            continue
+        if output not in with_cutouts:
+            folder = root / output / "cutouts"
+            with_cutouts[output] = {path.name.split("_", 1)[0] for path in folder.glob("*.fits")}
+        alerts = set().union(*(homes[key] for key in keys))
+        if alerts & with_cutouts[output]:
+            continue
+        partition = (root / output / "archive" / f"dayObs={night[:4]}-{night[4:6]}-{night[6:]}"
+                     ).relative_to(root).as_posix()
+        archived = [file.name for file in listing if file.name.startswith(partition + "/")]
+        left = [name for name in archived if (root / name).is_file()]
+        files = f"{len(keys):,} CSV file{'s' if len(keys) > 1 else ''}, their cutouts"
+        what = (f"every file of night {night}" if not left else
+                f"every CSV file and cutout of night {night}")
+        archive = ("" if not archived else f", its archive partition {partition}" if not left
+                   else f"; its archive partition {partition} still holds them")
+        age = (dt.datetime.strptime(current_day_obs(), "%Y%m%d")
+               - dt.datetime.strptime(night, "%Y%m%d")).days
+        retire = (f"`lsst-alerts cleanup --days N` (N at most {age}) records such nights as "
+                  "retired; otherwise they are lost: `verify --repair`" if age >= 1 else
+                  "cleanup never retires tonight: they are lost: `verify --repair`")
+        check = report.nights[night]
+        check.gone_by_age = True
+        check.problems = [
+            f"{what}{' in ' + output if output else ''} is gone "
+            f"({len(alerts):,} alerts: {files}{archive}): "
+            f"deleted outside `lsst-alerts cleanup` (find -mtime?); {retire}",
+            *(problem for problem in check.problems
+              if not any(problem.startswith(f"{key}: missing") for key in keys))]
 
 
 def repair_from_source(output: OutputDir, report: VerifyReport,

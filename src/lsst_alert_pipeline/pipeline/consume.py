@@ -102,22 +102,26 @@ def _consume(settings: Settings, stop: threading.Event | None,
     if missing:
         log.error("configuration error: no such file or folder: %s (--from); nothing was "
                   "created in %s", ", ".join(missing), settings.output_dir)
-        return RunSummary(outcome="configuration error", exit_code=exitcodes.CONFIG_ERROR)
+        return RunSummary(outcome="configuration error", exit_code=exitcodes.CONFIG_ERROR,
+                          reason=f"no such file or folder: {', '.join(missing)} (--from)")
     if settings.member:
         try:
             refuse_network_filesystem(settings.output_dir)
         except ConfigurationError as exc:
             log.error("configuration error: %s", exc)
-            return RunSummary(outcome="configuration error", exit_code=exitcodes.CONFIG_ERROR)
+            return RunSummary(outcome="configuration error", exit_code=exitcodes.CONFIG_ERROR,
+                              reason=str(exc))
     output = OutputDir(settings.output_dir, settings.member)
     try:
         output.open()
     except AlreadyRunning as exc:
         log.error("%s; this run exits without writing", exc)
-        return RunSummary(outcome="already running", exit_code=exitcodes.ALREADY_RUNNING)
+        return RunSummary(outcome="already running", exit_code=exitcodes.ALREADY_RUNNING,
+                          reason=str(exc))
     except OutputError as exc:
         log.error("%s", exc)
-        return RunSummary(outcome="output not writable", exit_code=exitcodes.OUTPUT_ERROR)
+        return RunSummary(outcome="output not writable", exit_code=exitcodes.OUTPUT_ERROR,
+                          reason=str(exc))
     assert output.ledger is not None
     run_id = output.ledger.start_run()
     locus_gaps_line()  # this run's count of loci lacking extfilter_* properties starts at 0
@@ -152,17 +156,20 @@ def _consume(settings: Settings, stop: threading.Event | None,
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)
         summary.outcome, summary.exit_code = "configuration error", exitcodes.CONFIG_ERROR
+        summary.reason = str(exc)
     except Interrupted as exc:
         log.warning("%s", exc)
         summary.outcome, summary.exit_code = "interrupted", exitcodes.INTERRUPTED
     except BrokerUnreachable as exc:
         log.error("%s", exc)
         summary.outcome, summary.exit_code = "broker unreachable", exitcodes.BROKER_UNREACHABLE
+        summary.reason = str(exc)
     except (OutputError, sqlite3.OperationalError) as exc:
         # SQLite reports a full or read-only disk under the ledger as OperationalError.
         log.error("%s; nothing of this batch was committed, a later run with space redoes it",
                   exc)
         summary.outcome, summary.exit_code = "output not writable", exitcodes.OUTPUT_ERROR
+        summary.reason = str(exc)
     except Exception:
         log.error("internal error; nothing uncommitted was acknowledged:\n%s",
                   traceback.format_exc())

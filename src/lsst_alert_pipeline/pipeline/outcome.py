@@ -21,6 +21,7 @@ class RunSummary:
     lost_to_retention: int = 0
     filtered_out: int = 0
     outcome: str = "running"
+    reason: str = ""  # what ended a failed run, as logged (the notification says it)
     exit_code: int = exitcodes.OK
     elapsed: float = 0.0
     joined_after: float = 0.0  # seconds until the first batch: group join and first fetch

@@ -341,7 +341,23 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     summary.lost_to_retention = source.retention_lost()
     if summary.lost_to_retention and summary.exit_code == exitcodes.OK:
         summary.exit_code = exitcodes.RETENTION_LOSS
+    if every_message_dead(summary):
+        # Nothing written from a stream that sent something is a broken run (a schema or
+        # format the consumer cannot read), not a success; it outranks 8, whose count stays
+        # in the summary line.
+        log.error("every one of the %d messages read was dead-lettered and none written: "
+                  "%s holds each with its reason (.json); their offsets are committed",
+                  summary.messages, pipeline.output.deadletter)
+        summary.exit_code = exitcodes.ALL_DEADLETTERED
     return summary
+
+
+def every_message_dead(summary: RunSummary) -> bool:
+    """Messages were read, some dead-lettered, and no alert came of the rest (written, already
+    on disk or turned away by the local filter), on a run that would otherwise succeed."""
+    return (summary.exit_code in (exitcodes.OK, exitcodes.RETENTION_LOSS)
+            and summary.messages > 0 and summary.deadlettered > 0
+            and summary.alerts_written + summary.already_written + summary.filtered_out == 0)
 
 
 def record_losses(source: Source, pipeline: Pipeline) -> None:

@@ -23,6 +23,7 @@ import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from mktestdocs import grab_code_blocks
 
 from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.cli import main
@@ -63,7 +64,7 @@ SHELL_LINES = ("wc -l lsst_alerts", "tail -q", "du -sh lsst_alerts", "ls -lh lss
 def bash_lines(text: str) -> list[str]:
     """The command lines of the text's ```bash blocks (continuations joined)."""
     lines: list[str] = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+    for block in grab_code_blocks(text, lang="bash"):  # mktestdocs reads the Markdown
         for line in block.replace("\\\n", " ").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):

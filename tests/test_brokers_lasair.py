@@ -23,6 +23,7 @@ from lsst_alert_pipeline.sinks.csv import CUTOUT_PATH_COLUMNS
 
 from .alerts import csv_rows
 from .conftest import real_files
+from .fink_standin import fink_stream
 from .lasair_standin import (
     SAMPLE,
     WIRE_V10,
@@ -225,3 +226,50 @@ def test_lasair_run_writes_exactly_the_alerts_the_devkit_passes_on_their_rubin_p
 def test_lasair_sends_no_alert_of_a_solar_system_object_only() -> None:
     sso = [p for p in rubin_packets() if not p.get("diaObject")]
     assert sso and all(lasair_alert(packet) is None for packet in sso)
+
+
+@pytest.fixture(scope="module")
+def fink_topic(broker) -> str:
+    """The same night as Fink streams it: every alert of the sample, cutouts in the packet."""
+    stream = fink_stream()
+    broker.create_topic("fink_overlap_lsst", 1)
+    broker.produce("fink_overlap_lsst", stream.values(), keys=stream.keys)
+    return "fink_overlap_lsst"
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("order", [("fink", "lasair"), ("lasair", "fink")])
+def test_fink_and_lasair_into_one_output_write_each_alert_once_naming_the_first(
+        broker, lasair_topic: str, fink_topic: str, tmp_path: Path,
+        order: tuple[str, str]) -> None:
+    fink = fink_stream()
+    fink_ids = {record["diaSource"]["diaSourceId"] for record in fink.records}
+    lasair_ids = set(lasair_stream().trigger_ids())
+    assert lasair_ids < fink_ids  # Lasair sends the sample's alerts that have a diaObject
+    output = tmp_path / f"first-{order[0]}"
+    packets = {p["diaSource"]["diaSourceId"]: p for p in lasair_stream().packets}
+    summaries = {}
+    with LasairPages() as pages:
+        for dia_source_id, packet in packets.items():
+            pages.store(dia_source_id, {kind: packet[f"cutout{kind.title()}"] for kind in KINDS})
+        for preset in order:
+            settings = (lasair_settings(broker, lasair_topic, output, pages.base_url,
+                                        local_filter=False) if preset == "lasair" else
+                        config.load(environ={}, flags={
+                            "preset": "fink", "topics": [fink_topic], "output_dir": str(output),
+                            "idle_timeout": 20, "local_filter": False,
+                            "kafka": {"bootstrap.servers": broker.bootstrap,
+                                      "group.id": f"g-fink-{output.name}",
+                                      "session.timeout.ms": 6000}}))
+            summaries[preset] = consumer.consume(settings)
+            assert summaries[preset].exit_code == exitcodes.OK
+    first, second = order
+    delivered = {"fink": fink_ids, "lasair": lasair_ids}
+    assert summaries[first].alerts_written == len(delivered[first])
+    assert summaries[second].already_written == len(delivered[first] & delivered[second])
+    rows = csv_rows(output)
+    assert sorted(int(row["diaSourceId"]) for row in rows) == sorted(fink_ids)  # each once
+    assert all(row[column] for row in rows for column in CUTOUT_PATH_COLUMNS)  # with cutouts
+    archived = archive_rows(output)
+    assert {i: row["broker"] for i, row in archived.items()} == {
+        i: first if i in delivered[first] else second for i in fink_ids}

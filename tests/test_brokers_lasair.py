@@ -195,7 +195,8 @@ def test_lite_output_writes_nothing_and_status_says_what_it_lacks(broker, tmp_pa
     with LasairPages() as pages:
         summary = consumer.consume(lasair_settings(broker, "lasair_7lite", tmp_path,
                                                    pages.base_url, local_filter=False))
-    assert summary.exit_code == exitcodes.OK
+    # every message a dead letter: the run says so in its status for cron to see
+    assert summary.exit_code == exitcodes.ALL_DEADLETTERED
     assert summary.alerts_written == 0 and summary.deadlettered == len(stream.alerts)
     lines = status_lines(collect(tmp_path))
     assert f"  {len(stream.alerts)} x {LITE_REASON}" in lines

@@ -37,7 +37,7 @@ REGISTRY_USER_INFO = "basic.auth.user.info"
 REGISTRY_CREDENTIALS_SOURCE = "basic.auth.credentials.source"
 CREDENTIAL_SOURCES = ("URL", "USER_INFO", "SASL_INHERIT")
 DEFAULT_TOPIC = "lsst-extendedness-filtered"
-BROKER_PRESETS = ("fink",)  # brokers' own LSST streams (broker_presets.py), filtered here
+BROKER_PRESETS = ("fink", "lasair", "babamul")  # brokers' own LSST streams, filtered here
 PRESETS = ("antares", *BROKER_PRESETS)
 DEFAULT_CONFIG_FILE = "lsst_alerts.toml"
 # Read by run_lsst_consumer.sh (and CONFIG by load()), not settings of their own.
@@ -92,6 +92,7 @@ class Settings:
     notify_digest_top: int = 10
     local_filter: bool | None = None  # the user's filter run here: None = on for broker presets
     filter_path: Path | None = None  # [filter] path, --filter: the bundled filter when unset
+    broker_api: dict[str, str] = field(default_factory=dict)  # [lasair] api_url ... (presets)
 
     @property
     def schema_registry_url(self) -> str | None:

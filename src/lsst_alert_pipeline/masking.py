@@ -63,7 +63,7 @@ def masked(settings: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in fields(settings):
         value = getattr(settings, item.name)
-        if item.name == "kafka":
+        if isinstance(value, dict):  # kafka, broker_api: each key decides (a token is masked)
             value = {k: shown(k, v) for k, v in sorted(value.items())}
         elif item.name == "notify_urls":
             value = [mask_url(url) for url in value]

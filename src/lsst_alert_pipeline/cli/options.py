@@ -71,7 +71,7 @@ def consumer_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--group-id", help="Kafka consumer group (group.id)."),
         click.option("--preset", type=click.Choice(list(config.PRESETS)),
                      help="antares: SASL_SSL + PLAIN, ANTARES's CA, client. topic prefix; "
-                     "fink: topics fink_<tag>_lsst (docs/brokers.md)."),
+                     "fink, lasair, babamul: a broker's LSST stream (docs/brokers.md)."),
         click.option("--filter", "filter_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="The filter file to run locally (default: the bundled one)."),
         click.option("--local-filter/--no-local-filter", "local_filter", default=None,

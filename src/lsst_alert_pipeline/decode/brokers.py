@@ -3,22 +3,27 @@
 A Fink value is schemaless Avro whose schema is in the Kafka key, so its first byte may be
 anything (even the 0x00 of the Confluent wire format): the preset says what a message is
 (docs/brokers.md). Each decoder returns the normalized records of one message, each holding
-the Rubin-shaped packet the local filter reads (`PACKET`) and the broker's own fields for the
-archive (`BROKER_COLUMNS`), or raises InvalidMessage.
+the Rubin-shaped packet the local filter reads (`PACKET`), the broker's own fields for the
+archive (`BROKER_COLUMNS`) and, when the broker did not carry all the alert's CSV values, what
+it lacked (`INCOMPLETE`); or raises InvalidMessage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .fink import BROKER_COLUMNS, PACKET, fink_records
+from .babamul import babamul_records
+from .fink import BROKER_COLUMNS, INCOMPLETE, PACKET, fink_records
+from .lasair import lasair_records
 from .normalize import AlertRecord
 
 BrokerDecoder = Callable[[bytes | None, bytes], list[AlertRecord]]
 
-DECODERS: dict[str, BrokerDecoder] = {"fink": fink_records}
+DECODERS: dict[str, BrokerDecoder] = {"fink": fink_records, "lasair": lasair_records,
+                                      "babamul": babamul_records}
 
-__all__ = ["BROKER_COLUMNS", "DECODERS", "PACKET", "BrokerDecoder", "broker_decoder"]
+__all__ = ["BROKER_COLUMNS", "DECODERS", "INCOMPLETE", "PACKET", "BrokerDecoder",
+           "broker_decoder"]
 
 
 def broker_decoder(broker: str | None) -> BrokerDecoder | None:

@@ -28,6 +28,8 @@ from .schemas import bundled_schema, bundled_versions
 # and the Rubin-shaped packet the local filter builds its locus from (pipeline/run.py).
 BROKER_COLUMNS = "broker_columns"
 PACKET = "packet"
+# Where a record's extra says what its broker did not carry (counted per run, docs/brokers.md).
+INCOMPLETE = "incomplete"
 FINK_PREFIX = "fink_"
 _RECORD_VERSION = re.compile(r"v(\d+)_(\d+)")
 NO_SS_OBJECT = (None, 0, "0", "")

@@ -5,6 +5,7 @@ Read-only: it takes no lock and reads the ledger while a consumer may be writing
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -63,15 +64,20 @@ def _ledger_facts(ledger: Path) -> dict[str, Any]:
         return facts
     db = connect_read_only(ledger)  # writes nothing: a read-only disk can be inspected
     try:
-        row = db.execute("SELECT started_at, ended_at, outcome, exit_code FROM runs "
+        row = db.execute("SELECT started_at, ended_at, outcome, exit_code, summary FROM runs "
                          "ORDER BY id DESC LIMIT 1").fetchone()
         if row:
             facts["last_run"] = {
                 "started": dt.datetime.fromtimestamp(row[0], dt.UTC).isoformat(),
                 "ended": (dt.datetime.fromtimestamp(row[1], dt.UTC).isoformat()
                           if row[1] else None),
-                "outcome": row[2] or "still running (or killed)", "exit_code": row[3]}
+                "outcome": row[2] or "still running (or killed)", "exit_code": row[3],
+                # what a broker's alerts lacked when written (decode/brokers.py INCOMPLETE)
+                "incomplete": json.loads(row[4] or "{}").get("incomplete") or {}}
         facts["deadlettered"] = db.execute("SELECT COUNT(*) FROM deadletters").fetchone()[0]
+        facts["deadletter_reasons"] = dict(db.execute(
+            "SELECT reason, COUNT(*) FROM deadletters GROUP BY reason "
+            "ORDER BY COUNT(*) DESC LIMIT 5"))  # the most frequent reasons
         facts["lost_to_retention"] = db.execute(
             "SELECT COALESCE(SUM(lost), 0) FROM retention_losses").fetchone()[0]
         facts["alerts_in_ledger"] = db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
@@ -178,8 +184,13 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
         nights = sorted(retired)
         lines.append(f"retired by retention: {len(nights):,} nights ({nights[0]} to {nights[-1]}),"
                      f" {sum(retired.values()):,} alerts (known, never rewritten)")
+    if run is not None:
+        lines += [f"  {count:,} alerts written without: {why}"
+                  for why, count in run.get("incomplete", {}).items()]
     lines.append(f"dead letters: {facts['deadlettered']:,}; lost to retention: "
                  f"{facts['lost_to_retention']:,}")
+    lines += [f"  {count:,} x {reason}"
+              for reason, count in facts.get("deadletter_reasons", {}).items()]
     losses = facts["retention_losses"]
     lines += [f"  {loss['topic']}/{loss['partition']}: offsets {loss['from']} to {loss['to']} "
               f"({loss['lost']:,} alerts) deleted by the broker before they were read, noticed "

@@ -68,6 +68,20 @@ def local_filter_for(settings: Settings) -> LocalFilter | None:
     return local
 
 
+def broker_fetcher(settings: Settings) -> AntaresThumbnails:
+    """Lasair's or Babamul's cutout API, with the run's ANTARES timeouts and concurrency."""
+    from ..broker_presets import api_setting
+    from ..sources.broker_cutouts import broker_cutouts
+
+    fetcher = broker_cutouts(settings.preset, api_setting(settings, "api_url"),
+                             api_setting(settings, "api_token"), settings.antares_timeout,
+                             settings.antares_retries, settings.antares_concurrency)
+    assert fetcher is not None
+    log.info("cutouts of each new %s alert come from %s", settings.preset,
+             api_setting(settings, "api_url"))
+    return fetcher
+
+
 def fill_before_run(output: OutputDir, fetcher: AntaresThumbnails, seconds: float) -> None:
     """Fetch the cutouts earlier runs recorded missing for now (before joining the group),
     for at most about `seconds`: an API still down must not hold back new alerts."""
@@ -137,6 +151,9 @@ def _consume(settings: Settings, stop: threading.Event | None,
             fetcher = AntaresThumbnails(settings.antares_api_url, settings.antares_timeout,
                                         settings.antares_retries, settings.antares_concurrency)
             fill_before_run(output, fetcher, 2 * settings.batch_seconds)
+        elif settings.preset in ("lasair", "babamul"):  # their messages carry no cutouts
+            fetcher = broker_fetcher(settings)
+            fill_before_run(output, fetcher, 2 * settings.batch_seconds)
         source = open_source(settings, functools.partial(covered_through, output.ledger.path),
                              stop)
         # Retries of a sick API stop after a fraction of a batch's time; what still fails is
@@ -153,6 +170,9 @@ def _consume(settings: Settings, stop: threading.Event | None,
         local = pipeline.broker and pipeline.broker.local_filter
         if local and (reasons := local.summary()):
             log.info("local filter: %d alerts filtered out: %s", summary.filtered_out, reasons)
+        for why, count in summary.incomplete.items():
+            log.warning("%d alerts written without what their broker did not carry: %s",
+                        count, why)
     except ConfigurationError as exc:
         log.error("configuration error: %s", exc)
         summary.outcome, summary.exit_code = "configuration error", exitcodes.CONFIG_ERROR

@@ -36,6 +36,12 @@ class FillSummary:
                 "still failing (run fill-cutouts again later)")
 
 
+def broker_prefix(alert_id: str) -> str:
+    """`lasair:` or `babamul:` for those brokers' alert ids, "" for ANTARES's."""
+    broker, colon, _ = alert_id.partition(":")
+    return broker + colon if broker in ("lasair", "babamul") else ""
+
+
 def fill_cutouts(output_dir: Path, fetcher: AntaresThumbnails,
                  member: str | None = None) -> FillSummary:
     """Re-fetch this output's cutouts recorded `later`; takes the output directory's lock."""
@@ -53,8 +59,11 @@ def fill_missing(output: OutputDir, fetcher: AntaresThumbnails,
     assert output.ledger is not None
     summary = FillSummary()
     mine = output.cutouts.relative_to(output.ledger_root).as_posix() + "/"
+    # Each fetcher takes the rows of its own broker: Lasair's and Babamul's ids carry their
+    # name (sources/broker_cutouts.py), ANTARES's do not.
+    prefix = getattr(fetcher, "id_prefix", "")
     rows = [row for row in output.ledger.missing_cutouts("later")
-            if row["path"].startswith(mine)]
+            if row["path"].startswith(mine) and broker_prefix(row["antares_alert_id"]) == prefix]
     if not rows:
         return summary
     by_alert: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)

@@ -20,6 +20,8 @@ class RunSummary:
     values_blanked: int = 0
     lost_to_retention: int = 0
     filtered_out: int = 0
+    # Alerts written without values their broker did not carry, per what it lacked (brokers.py)
+    incomplete: dict[str, int] = field(default_factory=dict)
     outcome: str = "running"
     reason: str = ""  # what ended a failed run, as logged (the notification says it)
     exit_code: int = exitcodes.OK
@@ -36,6 +38,8 @@ class RunSummary:
         self.missing_cutouts += outcome.missing_cutouts
         self.values_blanked += outcome.blanked
         self.filtered_out += outcome.filtered_out
+        for why, count in outcome.incomplete.items():
+            self.incomplete[why] = self.incomplete.get(why, 0) + count
 
     def line(self) -> str:
         return (f"{self.outcome}: processed {self.messages:,} messages, wrote "
@@ -47,7 +51,7 @@ class RunSummary:
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "messages", "alerts_written", "already_written", "deadlettered", "missing_cutouts",
-            "values_blanked", "filtered_out",
+            "values_blanked", "filtered_out", "incomplete",
             "lost_to_retention", "outcome", "exit_code", "elapsed", "partitions")}
 
 
@@ -63,3 +67,4 @@ class BatchOutcome:
     missing: list[MissingCutout] = field(default_factory=list)
     blanked: int = 0
     filtered_out: int = 0  # turned away by the local filter: not written, yet committed
+    incomplete: dict[str, int] = field(default_factory=dict)  # written, lacking what it says

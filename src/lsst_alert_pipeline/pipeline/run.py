@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import exitcodes
 from ..decode.batch import Outcome
+from ..decode.brokers import INCOMPLETE
 from ..decode.inflation import DEFAULT_MAX_INFLATED_BYTES
 from ..decode.normalize import CUTOUT_KINDS, AlertRecord
 from ..decode.schemas import SchemaSource
@@ -200,6 +201,8 @@ class Pipeline:
                 log.warning("%s: wrote alert %s with blank values: %s", origin, key,
                             "; ".join(blanked))
             known.add(key)
+            if why := record.extra.get(INCOMPLETE):  # the broker did not carry every value
+                outcome.incomplete[why] = outcome.incomplete.get(why, 0) + 1
             archived.append(ArchivedAlert(message, index, record))
             day = record.day_obs or today
             name = self.csv.file_for(day)  # never under another header (extra_columns changed)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .. import exitcodes
 from ..broker_presets import runs_local_filter
-from ..config import BROKER_PRESETS, Settings
+from ..config import Settings
 from ..decode.normalize import locus_gaps_line
 from ..decode.schemas import ForcedSchema, SchemaSource
 from ..errors import ConfigurationError, Interrupted
@@ -49,13 +49,20 @@ def open_source(settings: Settings, resume: ResumePoint | None = None,
 
 
 def local_filter_for(settings: Settings) -> LocalFilter | None:
-    """The user's filter, loaded once, when this run filters locally (said once in the log)."""
-    if settings.preset not in BROKER_PRESETS and (settings.local_filter or (
-            settings.preset is None and settings.filter_path is not None)):
-        # Rubin packets of a plain topic or files are not yet kept whole for the locus.
-        raise ConfigurationError("the local filter runs on a broker preset's stream only "
-                                 f"({', '.join(BROKER_PRESETS)}); drop --local-filter/--filter")
-    if not runs_local_filter(settings):
+    """The user's filter, loaded once, when this run filters locally (said once in the log):
+    a broker preset's stream unless --no-local-filter; files or a plain topic only when a
+    filter file is named (--filter, [filter] path) or --local-filter; never ANTARES's."""
+    if settings.preset == "antares":
+        if settings.local_filter:
+            raise ConfigurationError("the antares preset's stream is what ANTARES's run of "
+                                     "the filter passed; drop --local-filter")
+        return None
+    if settings.preset is None:
+        wanted = (settings.local_filter if settings.local_filter is not None
+                  else settings.filter_path is not None)
+    else:
+        wanted = runs_local_filter(settings)
+    if not wanted:
         return None
     from ..filter.local import LocalFilter
 
@@ -63,8 +70,10 @@ def local_filter_for(settings: Settings) -> LocalFilter | None:
         local = LocalFilter(settings.filter_path)
     except (OSError, ValueError, SyntaxError, ImportError) as exc:
         raise ConfigurationError(f"filter {settings.filter_path}: {exc}") from exc
-    log.info("local filter on: %s runs on each %s alert before it is written (the broker did "
-             "not run it); --no-local-filter writes every alert", local.path, settings.preset)
+    delivered = settings.preset or ("file" if settings.from_paths else "Kafka")
+    log.info("local filter on: %s runs on each %s alert before it is written%s; "
+             "--no-local-filter writes every alert", local.path, delivered,
+             " (the broker did not run it)" if settings.preset else "")
     return local
 
 

@@ -1,7 +1,9 @@
 """Between decode and write in a broker's run: the user's filter run locally, each alert labelled
 with the broker that delivered it (docs/brokers.md).
 
-Runs on the prefetch thread with the decode (no I/O). An alert the filter turns away stays in
+Runs on the prefetch thread with the decode (no I/O). A broker preset's records carry the
+Rubin packet the filter reads (PACKET); raw Rubin alerts (files, a plain topic, with
+`--filter`) are judged on their payloads (filter/fast.py). An alert the filter turns away stays in
 the batch, marked: `Pipeline.write` counts it ("filtered out") and writes nothing for it, and
 its message's offset is committed with the batch.
 """
@@ -42,7 +44,30 @@ def decode_batch(messages: list[Message], schemas: SchemaSource, max_inflated_by
                                    [message.key for message in messages])
     if broker is None:
         return results, results
+    if broker.preset is None and broker.local_filter is not None:
+        judge_payloads(messages, results, broker.local_filter, schemas)
+        return results, screen(results, None, broker.label)
     return results, screen(results, broker.local_filter, broker.label)
+
+
+def judge_payloads(messages: list[Message], results: list[Outcome],
+                   local_filter: LocalFilter, schemas: SchemaSource) -> None:
+    """Raw Rubin alerts (files, a plain topic): the filter's verdict on each message's
+    payload, matched to its records by diaSourceId; what fails is marked FILTERED_OUT."""
+    judged = [(message, result) for message, result in zip(messages, results, strict=True)
+              if isinstance(result, list) and result]
+    verdicts = local_filter.payload_verdicts([message.payload for message, _ in judged],
+                                             schemas)
+    for (_, records), found in zip(judged, verdicts, strict=True):
+        by_id = {verdict.diaSourceId: verdict for verdict in found}
+        for position, record in enumerate(records):
+            verdict = by_id.get(record.diaSourceId)
+            if verdict is None and len(found) == len(records):
+                verdict = found[position]  # same payload, same order
+            if verdict is None:
+                record.extra[FILTERED_OUT] = "errored: the filter gave no verdict on it"
+            elif not verdict.passed:
+                record.extra[FILTERED_OUT] = local_filter.turned_away(verdict)
 
 
 def screen(results: list[Outcome], local_filter: LocalFilter | None,

@@ -112,6 +112,55 @@ def _missing_cutouts(db: sqlite3.Connection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
+def night_start(name: str) -> float:
+    """When dayObs `name` begins (noon UTC: dayObs is the date in UTC-12h), Unix seconds."""
+    day = dt.datetime.strptime(name, "%Y%m%d").replace(tzinfo=dt.UTC)
+    return (day + dt.timedelta(hours=12)).timestamp()
+
+
+def deliveries_since(ledger: Path, since: float) -> dict[str, Any]:
+    """Per broker, the alerts its messages delivered since `since` (distinct diaSourceIds) and
+    their verdicts, and how many alerts more than one broker delivered (the overlap)."""
+    found: dict[str, Any] = {"brokers": {}, "overlap": 0}
+    if not ledger.exists():
+        return found
+    db = connect_read_only(ledger)
+    try:
+        rows = db.execute(
+            "SELECT broker, verdict, COUNT(DISTINCT dia_source_id) FROM deliveries "
+            "WHERE received >= ? AND dia_source_id IS NOT NULL GROUP BY broker, verdict",
+            (since,)).fetchall()
+        totals = dict(db.execute(
+            "SELECT broker, COUNT(DISTINCT dia_source_id) FROM deliveries "
+            "WHERE received >= ? AND dia_source_id IS NOT NULL GROUP BY broker", (since,)))
+        found["overlap"] = db.execute(
+            "SELECT COUNT(*) FROM (SELECT dia_source_id FROM deliveries WHERE received >= ? "
+            "AND dia_source_id IS NOT NULL GROUP BY dia_source_id "
+            "HAVING COUNT(DISTINCT broker) > 1)", (since,)).fetchone()[0]
+    except sqlite3.OperationalError:  # a ledger older than the table, read-only
+        return found
+    finally:
+        db.close()
+    for broker, verdict, count in rows:
+        entry = found["brokers"].setdefault(broker, {"alerts": totals[broker], "verdicts": {}})
+        entry["verdicts"][verdict] = count
+    return found
+
+
+def delivery_lines(delivered: dict[str, Any]) -> list[str]:
+    """What `status` says of tonight's deliveries, when more than one broker is read."""
+    brokers = delivered["brokers"]
+    if not brokers:
+        return []
+    lines = ["delivered tonight: " + ", ".join(
+        f"{broker} {entry['alerts']:,} alerts" for broker, entry in sorted(brokers.items()))
+        + f"; {delivered['overlap']:,} delivered by more than one broker"]
+    lines += [f"  {broker}: " + ", ".join(f"{count:,} {verdict}" for verdict, count
+                                          in sorted(entry["verdicts"].items()))
+              for broker, entry in sorted(brokers.items())]
+    return lines
+
+
 def collect(output_dir: Path, now: dt.datetime | None = None,
             kafka: dict[str, Any] | None = None,
             topics: list[str] | None = None) -> dict[str, Any]:
@@ -136,6 +185,9 @@ def collect(output_dir: Path, now: dt.datetime | None = None,
         "cutout_bytes": cutout_bytes,
         "members": [member.name for member in members(output_dir)],
         "archive": archive_health(output_dir),
+        # each broker's alerts tonight and the overlap (the ledger's deliveries table)
+        "deliveries_tonight": deliveries_since(output_dir / "state" / "ledger.sqlite",
+                                               night_start(today)),
         **ledger_facts,
         "partitions": None,
     }
@@ -173,6 +225,7 @@ def status_lines(facts: dict[str, Any]) -> list[str]:
         f"cutouts: {facts['cutout_files']:,} files, {facts['cutout_bytes'] / 1e6:,.1f} MB",
     ]
     archive = facts["archive"]
+    lines += delivery_lines(facts.get("deliveries_tonight") or {"brokers": {}})
     lines.append(f"archive: {archive['files']:,} files, {archive['alerts']:,} alerts")
     lines += [f"  {file['file']} is {file['problem']} (it held {file['alerts']:,} alerts): "
               "`lsst-alerts verify` names them, `verify --repair` writes them again"

@@ -21,6 +21,7 @@ from .ledger_schema import (  # noqa: F401 - the ledger's row types, imported fr
     ArchiveFile,
     BatchRecord,
     DeadLetter,
+    Delivery,
     MissingCutoutRow,
     OffsetRange,
     WrittenAlert,
@@ -178,7 +179,8 @@ class Ledger:
 
     def record_batch(self, batch: BatchRecord) -> None:
         """Mark a batch durable in one transaction: alert ids, CSV lengths, dead letters, the
-        cutouts it could not fetch, the archive's new files and the Kafka offsets it covered.
+        cutouts it could not fetch, the archive's new files, the Kafka offsets it covered and each
+        delivery it read.
 
         Raises AlertsTaken, recording nothing, when another member of the group recorded some of
         the alerts since this batch asked `known()` (a partition moved in a rebalance while the
@@ -205,6 +207,10 @@ class Ledger:
                 "INSERT INTO offset_ranges (topic, partition, first_offset, last_offset, "
                 "messages, output, written_at, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(*span, batch.output, now, batch.group) for span in batch.offset_ranges])
+            db.executemany(
+                'INSERT INTO deliveries (dia_source_id, broker, topic, partition, "offset", '
+                "received, verdict) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(*delivery[:5], now, delivery.verdict) for delivery in batch.deliveries])
 
     def missing_cutouts(self, state: str | None = None) -> list[dict[str, Any]]:
         """The recorded missing cutouts (of one state), oldest first."""

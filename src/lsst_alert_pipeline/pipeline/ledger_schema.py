@@ -117,6 +117,23 @@ def _add_archive_checksums(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE archive_files ADD COLUMN dia_source_ids BLOB")
 
 
+# Version 6: every delivery of an alert (docs/brokers.md): which broker's message (topic,
+# partition, offset) brought it, when, and what became of it: 'written', 'already on disk',
+# 'filtered out' or 'dead-lettered' (dia_source_id NULL when no alert could be read from the
+# message). Written in the batch's transaction; `lsst-alerts query` shows it as `deliveries`.
+DELIVERIES = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    dia_source_id TEXT,
+    broker TEXT NOT NULL,  -- the preset (fink, lasair, babamul, antares), 'kafka' or 'files'
+    topic TEXT, partition INTEGER, "offset" INTEGER,  -- NULL from files
+    received REAL NOT NULL,  -- when the batch holding it was recorded (Unix seconds)
+    verdict TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (dia_source_id);
+CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received)
+"""
+
+
 def _statements(script: str) -> Callable[[sqlite3.Connection], None]:
     def apply(db: sqlite3.Connection) -> None:
         # One statement at a time: executescript would commit the migration's transaction.
@@ -135,6 +152,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _statements(RETIRED_NIGHTS),
     _statements(NOTIFIED_CANDIDATES),
     _add_archive_checksums,
+    _statements(DELIVERIES),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -180,6 +198,15 @@ def unpack_ids(packed: bytes | None) -> list[int] | None:
     return list(struct.unpack(f">{len(packed) // 8}q", packed))
 
 
+class Delivery(NamedTuple):
+    dia_source_id: str | None  # None: a message no alert could be read from
+    broker: str
+    topic: str | None
+    partition: int | None
+    offset: int | None
+    verdict: str  # written, already on disk, filtered out, dead-lettered
+
+
 class OffsetRange(NamedTuple):
     topic: str
     partition: int
@@ -200,6 +227,7 @@ class BatchRecord:
     offset_ranges: Sequence[OffsetRange] = ()
     output: str = ""  # '' for the root, 'members/NAME' for a member
     group: str = ""  # the consumer group that read the batch ('' from files)
+    deliveries: Sequence[Delivery] = ()  # each alert (or unreadable message) the batch read
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

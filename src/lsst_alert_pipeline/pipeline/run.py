@@ -39,6 +39,7 @@ from .cutout_fetch import (
     say_missing,
     usable_cutouts,
 )
+from .deliveries import DEAD_LETTERED, batch_deliveries
 from .hooks import fault_point
 from .ledger import (
     AlertsTaken,
@@ -129,7 +130,8 @@ class Pipeline:
                 self.output.ledger.record_batch(BatchRecord(
                     outcome.written, outcome.csv_lengths, outcome.deadletters,
                     [gap.as_row() for gap in outcome.missing], outcome.archive_files, spans,
-                    self.output.output_name, source.group_id))
+                    self.output.output_name, source.group_id,
+                    batch_deliveries(messages, decoded, outcome, self.broker)))
                 break
             except AlertsTaken as lost:  # a rebalance: another member recorded them first
                 say_given_way(self.output, partitions_of(messages, decoded, lost.ids),
@@ -295,6 +297,7 @@ class Pipeline:
         named = ""
         if record is not None:  # decoded: name the alert, not only where its bytes came from
             details.update(diaSourceId=record.diaSourceId, diaObjectId=record.diaObjectId)
+            record.extra[DEAD_LETTERED] = True  # its delivery's verdict (deliveries.py)
             named = f" (diaSourceId {record.diaSourceId}, diaObjectId {record.diaObjectId})"
         if exc.schema_id is not None:
             details["schema_id"] = exc.schema_id

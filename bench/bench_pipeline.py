@@ -1,15 +1,23 @@
 """End-to-end benchmark: the consumer against a bare loop and the disk's own ceiling, one run.
 
     .venv/bin/python bench/bench_pipeline.py [--alerts 20000] [--light 10000] [--json FILE]
+        [--baseline OLD_CHECKOUT/src] [--rounds N]
 
 Starts the Tansu test broker, publishes a realistic mix (simulated alerts with the simulator's
 history mix, plus the real wire alerts from ../shared/real-alerts when present) and a
 history-light set, then measures, each mode in its own process (so peak memory is its own):
   ceiling   3 cutout files per alert (temp + rename) with one sync per 500: the disk's limit
+  fetch     a bare confluent-kafka loop that only fetches: the broker's limit
   bare      confluent-kafka + full fastavro decode + raw cutout/CSV writes, no fsync (a)
   ours      `lsst-alerts consume` end to end with its durability guarantees (b)
   decode    our decode+normalize vs bare full fastavro on real light/heavy alerts (c)
-and prints alerts/s, MB/s, peak memory and the ratios; --json writes them.
+and prints alerts/s, MB/s, peak memory, the cores the consumer kept busy (process CPU seconds
+per wall second) and the ratios; --json writes them.
+
+The target of issue 25: `consume` on the mix (defaults: durable, archive on) at >= 0.25x the
+machine's limit measured in the same run, min(bare fetch, disk ceiling). `--baseline` runs the
+consumer from another checkout's src/ too (e.g. a `git worktree` of main), alternating with
+this one `--rounds` times, so old and new are compared under the same machine load.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 CEILING = "disk ceiling (3 files/alert, sync per 500)"
+FETCH = "bare fetch, mix (confluent-kafka, no decode)"
+OURS_MIX = "(b) ours end to end, mix"
+TARGET = 0.25  # issue 25: consume at >= 0.25x min(bare fetch, disk ceiling)
 # Every mode reads an exact count of messages, so Tansu's one-record-per-batch watermark limit
 # does not matter here and publishing may batch.
 BATCHED = {"linger.ms": 20, "batch.num.messages": 1000}
@@ -65,6 +76,26 @@ def mode_ceiling(count: int, workdir: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     os.close(fd)
     return {"alerts": count, "seconds": seconds, "bytes": count * 3 * 34_560}
+
+
+def mode_fetch(bootstrap: str, topic: str, count: int) -> dict[str, Any]:
+    """The broker's limit: a bare confluent-kafka loop that fetches and does nothing else."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-fetch",
+                         "enable.auto.commit": False, "fetch.message.max.bytes": 10_000_000})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    done = size = 0
+    started = time.perf_counter()
+    while done < count:
+        for message in consumer.consume(500, 1.0):
+            if message.error():
+                continue
+            size += len(message.value())
+            done += 1
+    seconds = time.perf_counter() - started
+    consumer.close()
+    return {"alerts": done, "seconds": seconds, "bytes": size}
 
 
 def mode_bare(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str, Any]:
@@ -107,6 +138,20 @@ def mode_bare(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
     return {"alerts": done, "seconds": seconds, "bytes": size}
 
 
+def family_cpu() -> float:
+    """CPU seconds of this process and of its live children (the decode process)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = time.process_time()
+    for listing in Path("/proc/self/task").glob("*/children"):
+        for pid in listing.read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # ended meanwhile
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str, Any]:
     """(b) The consumer end to end: batched writes, one sync per batch, ledger, commits."""
     from lsst_alert_pipeline.pipeline.memory import keep_batch_buffers
@@ -116,14 +161,36 @@ def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
     from lsst_alert_pipeline.pipeline import consume as consumer
     from lsst_alert_pipeline.pipeline.progress import Progress
 
+    class CpuClock(Progress):
+        """Notes (wall, CPU of the process and its decode process) after each batch: the cores
+        busy once the group is joined and the first batch is in, i.e. while it runs steadily."""
+
+        def __init__(self) -> None:
+            super().__init__(interval=3600)
+            self.marks: list[tuple[float, float]] = []
+
+        def update(self, written: int, skipped: int, dead: int) -> None:
+            self.marks.append((time.perf_counter(), family_cpu()))
+
     settings = config.load(environ={}, flags={
         "topics": [topic], "output_dir": str(workdir / "ours"), "max_messages": count,
-        "kafka": {"bootstrap.servers": bootstrap, "group.id": f"bench-ours-{topic}",
+        "kafka": {"bootstrap.servers": bootstrap,
+                  "group.id": f"bench-ours-{topic}-{os.getpid()}",
                   "session.timeout.ms": 6000}})
-    summary = consumer.consume(settings, progress=Progress(interval=3600))
+    clock = CpuClock()
+    cpu_started = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = consumer.consume(settings, progress=clock)
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)  # the decode process, ended and waited
+    cpu = (time.process_time() - cpu_started + ended.ru_utime - children.ru_utime
+           + ended.ru_stime - children.ru_stime)
     size = sum(p.stat().st_size for p in (workdir / "ours" / "cutouts").iterdir())
+    (first_wall, first_cpu), (last_wall, last_cpu) = clock.marks[0], clock.marks[-1]
+    steady = last_wall - first_wall
     return {"alerts": summary.alerts_written, "seconds": summary.elapsed - summary.joined_after,
-            "joined_after": summary.joined_after, "bytes": size, "exit_code": summary.exit_code}
+            "joined_after": summary.joined_after, "bytes": size, "exit_code": summary.exit_code,
+            "cpu_seconds": cpu, "batches": len(clock.marks),
+            "cores": (last_cpu - first_cpu) / steady if steady > 0 else None}
 
 
 def mode_decode(seconds: float) -> dict[str, Any]:
@@ -149,6 +216,8 @@ def child(args: argparse.Namespace) -> None:
     os.sync()
     if args.mode == "ceiling":
         result = mode_ceiling(args.count, workdir)
+    elif args.mode == "fetch":
+        result = mode_fetch(args.bootstrap, args.topic, args.count)
     elif args.mode == "bare":
         result = mode_bare(args.bootstrap, args.topic, args.count, workdir)
     elif args.mode == "ours":
@@ -159,11 +228,16 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def run_child(mode: str, workdir: Path, **options: Any) -> dict[str, Any]:
+def run_child(mode: str, workdir: Path, src: Path | None = None,
+              **options: Any) -> dict[str, Any]:
+    """One mode in its own process; `src` puts another checkout's package first on its path."""
     command = [sys.executable, __file__, "--child", mode, "--workdir", str(workdir)]
     for key, value in options.items():
         command += [f"--{key}", str(value)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{mode} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -194,10 +268,32 @@ def publish(broker: Any, topic: str, count: int, history: Any, seed: int,
 
 def rate_row(name: str, result: dict[str, Any]) -> dict[str, Any]:
     seconds = result["seconds"]
-    return {"mode": name, "alerts": result["alerts"], "seconds": round(seconds, 2),
-            "alerts_per_s": round(result["alerts"] / seconds, 1),
-            "mb_per_s": round(result["bytes"] / seconds / 1e6, 1),
-            "peak_mb": round(result["peak_mb"], 1)}
+    row = {"mode": name, "alerts": result["alerts"], "seconds": round(seconds, 2),
+           "alerts_per_s": round(result["alerts"] / seconds, 1),
+           "mb_per_s": round(result["bytes"] / seconds / 1e6, 1),
+           "peak_mb": round(result["peak_mb"], 1)}
+    if "cpu_seconds" in result:
+        row["cpu_ms_per_alert"] = round(1000 * result["cpu_seconds"] / max(result["alerts"], 1),
+                                        2)
+        row["cores"] = None if result["cores"] is None else round(result["cores"], 2)
+    return row
+
+
+def target_lines(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
+    """Issue 25's check per consumer row of the mix: its rate / min(bare fetch, disk ceiling)."""
+    limits = [row["alerts_per_s"] for row in rows if row["mode"] in (FETCH, CEILING)]
+    limit = min(limits)
+    lines = [f"machine limit this run: min(bare fetch, disk ceiling) = {limit:,.0f} alerts/s"]
+    checks = {}
+    for row in rows:
+        if not row["mode"].startswith(OURS_MIX):
+            continue
+        ratio = row["alerts_per_s"] / limit
+        checks[row["mode"]] = ratio
+        lines.append(f"target {row['mode']:44} {ratio:5.2f}x the limit "
+                     f"({'met' if ratio >= TARGET else 'NOT met'}: >= {TARGET}x), "
+                     f"{row['cores']} cores busy, {row['cpu_ms_per_alert']} ms CPU/alert")
+    return lines, checks
 
 
 def main() -> int:
@@ -206,6 +302,10 @@ def main() -> int:
     parser.add_argument("--light", type=int, default=10_000, help="size of the light set")
     parser.add_argument("--json", type=Path, default=BENCH / "results" / "pipeline.json")
     parser.add_argument("--seconds", type=float, default=3.0, help="per decode measurement")
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout's src/ to run the consumer from as well")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="consumer runs on the mix (each way, alternating with --baseline)")
     parser.add_argument("--child", dest="mode", help=argparse.SUPPRESS)
     for hidden in ("workdir", "bootstrap", "topic"):
         parser.add_argument(f"--{hidden}", help=argparse.SUPPRESS)
@@ -228,29 +328,44 @@ def main() -> int:
         light = publish(broker, "light", args.light, (0, 3), 2, [])
         print(f"published in {time.perf_counter() - started:.0f} s", flush=True)
         common = {"bootstrap": broker.bootstrap}
-        for name, mode, options in (
-                ("(b) ours end to end, light", "ours", {"topic": "light", "count": light}),
-                (CEILING, "ceiling", {"count": args.light}),
-                ("(a) bare loop, light", "bare", {"topic": "light", "count": light}),
-                ("(b) ours end to end, mix", "ours", {"topic": "mix", "count": mix}),
-                ("(a) bare loop, mix", "bare", {"topic": "mix", "count": mix})):
+        plan: list[tuple[str, str, dict[str, Any], Path | None]] = [
+            ("(b) ours end to end, light", "ours", {"topic": "light", "count": light}, None),
+            ("(a) bare loop, light", "bare", {"topic": "light", "count": light}, None),
+            (CEILING, "ceiling", {"count": mix}, None),
+            (FETCH, "fetch", {"topic": "mix", "count": mix}, None)]
+        for round_ in range(args.rounds):
+            mine = (f"{OURS_MIX}" + (f" #{round_ + 1}" if args.rounds > 1 else ""), None)
+            old = (f"{OURS_MIX}, baseline" + (f" #{round_ + 1}" if args.rounds > 1 else ""),
+                   args.baseline)
+            # Alternate which goes first, so neither always meets the same neighbours' load.
+            for name, src in ([mine, old] if round_ % 2 == 0 else [old, mine]):
+                if name.startswith(f"{OURS_MIX}, baseline") and args.baseline is None:
+                    continue
+                plan.append((name, "ours", {"topic": "mix", "count": mix}, src))
+        plan.append(("(a) bare loop, mix", "bare", {"topic": "mix", "count": mix}, None))
+        for name, mode, options, src in plan:
             print(f"measuring {name} ...", flush=True)
-            rows.append(rate_row(name, run_child(mode, workdir, **common, **options)))
+            rows.append(rate_row(name, run_child(mode, workdir, src, **common, **options)))
         decode = run_child("decode", workdir, seconds=args.seconds)
     shutil.rmtree(workdir, ignore_errors=True)
     by_name = {row["mode"]: row for row in rows}
+    first_mix = next(row for row in rows if row["mode"].startswith(OURS_MIX))
     ratios = {
-        "ours/bare, mix": by_name["(b) ours end to end, mix"]["alerts_per_s"]
+        "ours/bare, mix": first_mix["alerts_per_s"]
         / by_name["(a) bare loop, mix"]["alerts_per_s"],
         "ours/bare, light": by_name["(b) ours end to end, light"]["alerts_per_s"]
         / by_name["(a) bare loop, light"]["alerts_per_s"],
         "ours light/disk ceiling": by_name["(b) ours end to end, light"]["alerts_per_s"]
         / by_name[CEILING]["alerts_per_s"],
     }
-    print(f"\n{'mode':46} {'alerts':>7} {'s':>7} {'alerts/s':>9} {'MB/s':>7} {'peak MB':>8}")
+    print(f"\n{'mode':52} {'alerts':>7} {'s':>7} {'alerts/s':>9} {'MB/s':>7} {'peak MB':>8}"
+          f" {'cores':>6} {'CPU ms/alert':>12}")
     for row in rows:
-        print(f"{row['mode']:46} {row['alerts']:7,} {row['seconds']:7.1f} "
-              f"{row['alerts_per_s']:9,.0f} {row['mb_per_s']:7.1f} {row['peak_mb']:8.0f}")
+        cores = "" if row.get("cores") is None else f"{row['cores']:.2f}"
+        cpu = "" if "cpu_ms_per_alert" not in row else f"{row['cpu_ms_per_alert']:.2f}"
+        print(f"{row['mode']:52} {row['alerts']:7,} {row['seconds']:7.1f} "
+              f"{row['alerts_per_s']:9,.0f} {row['mb_per_s']:7.1f} {row['peak_mb']:8.0f}"
+              f" {cores:>6} {cpu:>12}")
     print()
     for group, result in decode.items():
         if isinstance(result, dict):
@@ -259,9 +374,12 @@ def main() -> int:
                   f"  ratio {result['ratio']:.2f}")
     for name, value in ratios.items():
         print(f"ratio {name:30} {value:.2f}")
+    print()
+    lines, targets = target_lines(rows)
+    print("\n".join(lines))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"rows": rows, "decode": decode, "ratios": ratios},
-                                    indent=2))
+    args.json.write_text(json.dumps({"rows": rows, "decode": decode, "ratios": ratios,
+                                     "targets": targets}, indent=2))
     print(f"\nwritten to {args.json}")
     return 0
 

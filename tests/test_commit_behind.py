@@ -89,7 +89,7 @@ def test_each_commit_follows_its_ledger_record_and_precedes_the_next_sync(
     assert all(i < syncs[0] for i in writes_before_first_ledger)
 
 
-def test_a_commit_that_fails_ends_the_run_before_the_next_batch_is_recorded(
+def test_a_commit_that_fails_ends_the_run_and_undoes_the_batch_written_meanwhile(
         broker: Any, topic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     alerts = simulated_alerts(30, seed=62)
     broker.produce(topic, alerts.payloads)
@@ -110,3 +110,7 @@ def test_a_commit_that_fails_ends_the_run_before_the_next_batch_is_recorded(
     assert summary.exit_code == exitcodes.BROKER_UNREACHABLE, summary.line()
     assert recorded == [10]  # the batch whose commit failed; the next one was never recorded
     assert summary.alerts_written == 10
+    # The next batch, written while the commit ran, is undone: the CSV holds what the ledger
+    # vouches for, and no archive file the ledger does not list.
+    assert len(csv_rows(output)) == 10
+    assert len(list(output.glob("archive/*/*.parquet"))) == 1

@@ -10,7 +10,8 @@ handed over only once the ledger holds the batch. What overlaps is batch N's com
 N+1's files: `Pipeline.deliver` waits for N's commit (`settle`) before it syncs N+1, so commits
 stay in order, one at a time, and no other call reaches the source while one runs (the source
 sees one writing thread at a time, sources/base.py). A commit that fails raises there, before
-N+1 is synced or recorded: the run ends having recorded what it did before. A crash while N is
+N+1 is synced or recorded, and N+1's CSV rows, archive files and cutouts are undone first: the
+run ends with only what the ledger vouches for on disk, as before. A crash while N is
 committed and N+1 written is one recovery knows: N is in the ledger (its redelivery is
 skipped), N+1's files are not yet vouched for and are undone.
 
@@ -41,10 +42,14 @@ class CommitBehind:
         self.before_commit()
         self.pending = self.thread.submit(commit)
 
-    def settle(self) -> None:
-        """Wait for the commit handed over last; raise what it raised."""
+    def settle(self, undo: Callable[[], None] | None = None) -> None:
+        """Wait for the commit handed over last; raise what it raised, after `undo` (the files
+        of the batch written meanwhile, which will not be recorded: the output then holds
+        what the ledger vouches for, as it did before commits overlapped)."""
         pending, self.pending = self.pending, None
-        if pending is not None:
+        if pending is not None and pending.exception() is not None:
+            if undo is not None:
+                undo()
             pending.result()
 
     def close(self) -> None:

@@ -127,7 +127,9 @@ class Pipeline:
                 outcome = self.write(messages, decoded)
                 fault_point("after-write")
                 if behind is not None:  # the batch before is committed: sync and record this one
-                    behind.settle()
+                    behind.settle(undo=functools.partial(give_way, self.output, [
+                        file.name for file in outcome.archive_files], outcome.cutout_files,
+                        set(outcome.cutout_files)))
                 self.output.make_durable()
                 fault_point("after-sync")
             except OSError as exc:

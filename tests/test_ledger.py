@@ -97,3 +97,26 @@ def test_a_ledger_newer_than_this_release_is_refused_untouched(tmp_path: Path) -
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     db.close()
+
+
+def test_members_opening_a_new_ledger_at_once_all_get_it(tmp_path: Path) -> None:
+    import threading
+
+    failures: list[BaseException] = []
+
+    def open_close(path: Path, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            Ledger(path).close()
+        except BaseException as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    for attempt in range(30):
+        path = tmp_path / f"ledger{attempt}.sqlite"
+        start = threading.Barrier(4)
+        members = [threading.Thread(target=open_close, args=(path, start)) for _ in range(4)]
+        for member in members:
+            member.start()
+        for member in members:
+            member.join()
+    assert not failures, failures[:3]

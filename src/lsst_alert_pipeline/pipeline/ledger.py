@@ -142,9 +142,22 @@ class Ledger:
         # Members of a group share one ledger: writers wait for each other's short commits.
         self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
         # FULL: a committed batch survives power loss; WAL keeps commits to one fsync.
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._set_wal(deadline=time.monotonic() + 60)
         self.db.execute("PRAGMA synchronous=FULL")
         self.migrate()
+
+    def _set_wal(self, deadline: float) -> None:
+        """Put the ledger in WAL mode. Members starting together: switching a new ledger's
+        journal mode needs it to themselves, and SQLite answers "database is locked" at once
+        rather than waiting out the busy timeout while another member migrates it."""
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -47,3 +47,24 @@ def test_a_slow_last_batch_is_still_written_before_caught_up(tmp_path: Path,
     summary = consumer.consume(config.load(environ={}, flags={
         "from_paths": [str(incoming)], "output_dir": str(out), "batch_size": 10}))
     assert summary.outcome == "caught up" and summary.alerts_written == 20
+
+
+def test_each_batch_says_in_one_log_line_what_became_of_it(tmp_path, caplog) -> None:
+    import logging
+
+    from lsst_alert_pipeline import config
+    from lsst_alert_pipeline.pipeline import consume as consumer
+
+    from .test_archive import simulated_payloads, write_files
+
+    write_files(tmp_path / "in", simulated_payloads(12, seed=71))
+    settings = config.load(environ={}, flags={"from_paths": [str(tmp_path / "in")],
+                                              "output_dir": str(tmp_path / "out"),
+                                              "batch_size": 5})
+    with caplog.at_level(logging.INFO, logger="lsst_alert_pipeline"):
+        summary = consumer.consume(settings)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("batch of ")]
+    assert summary.alerts_written == 12
+    assert len(lines) == 3  # 5 + 5 + 2 files: one line each, not one per alert
+    assert sum(int(line.split("wrote ")[1].split(" ")[0]) for line in lines) == 12
+    assert all("(files): wrote" in line and "dead-lettered" in line for line in lines)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import exitcodes
+from ..sources.base import Message
 from .cutout_fetch import MissingCutout
-from .ledger import ArchiveFile, DeadLetter, WrittenAlert
+from .ledger import ArchiveFile, DeadLetter, WrittenAlert, offset_ranges
 
 
 @dataclass
@@ -67,4 +69,14 @@ class BatchOutcome:
     missing: list[MissingCutout] = field(default_factory=list)
     blanked: int = 0
     filtered_out: int = 0  # turned away by the local filter: not written, yet committed
+
+    def line(self, messages: Sequence[Message], seconds: float) -> str:
+        """The batch in one log line: where it came from and what became of it."""
+        spans = offset_ranges((m.topic, m.partition, m.offset) for m in messages)
+        where = ", ".join(f"{s.topic}/{s.partition} {s.first}-{s.last}" for s in spans[:3]) \
+            + (f" and {len(spans) - 3} more partitions" if len(spans) > 3 else "")
+        return (f"batch of {len(messages):,} messages ({where or 'files'}): wrote "
+                f"{len(self.written):,} alerts, {self.already_written:,} already on disk, "
+                f"{len(self.deadletters):,} dead-lettered, {self.missing_cutouts:,} missing "
+                f"cutouts, {self.filtered_out:,} filtered out, in {seconds:.1f} s")
     incomplete: dict[str, int] = field(default_factory=dict)  # written, lacking what it says

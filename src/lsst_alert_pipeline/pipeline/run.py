@@ -419,10 +419,11 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
             if behind is None:  # else before the commit is handed over (commit_behind.py)
                 record_losses(source, pipeline)
             try:
-                pipeline.deliver(source, batch, decoded,
-                                 recorded=functools.partial(summary.add, len(batch)), behind=behind)
+                outcome = pipeline.deliver(source, batch, decoded, behind=behind,
+                                           recorded=functools.partial(summary.add, len(batch)))
             finally:
                 prefetch.written(len(batch), time.monotonic() - delivering)
+            log.info("%s", outcome.line(batch, time.monotonic() - delivering))
             last_message = time.monotonic()
             progress.update(summary.alerts_written, summary.already_written,
                             summary.deadlettered)

@@ -36,8 +36,9 @@ class Prefetcher:
     """Polls and decodes the next batch while the current one is written, in two threads.
 
     The fetch thread polls (and is the only one to touch the source: `poll_batch`,
-    `keep_alive`); the decode thread decodes what it polled and hands it to the writer. So the
-    next poll overlaps the decode, and the decode of batch N+1 the write of batch N.
+    `keep_alive`); the decode thread decodes what it polled (in the decode process for a big
+    batch, pipeline/decode_worker.py) and hands it to the writer. So the next poll overlaps
+    the decode, and the decode of batch N+1 the write of batch N.
 
     At most two batches are in memory: the one being written and the next one, polled and
     decoded meanwhile; the one after is polled only once the first is written. That bounds

@@ -10,7 +10,6 @@ Where each guarantee is enforced).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -33,7 +32,6 @@ from ..sinks.csv import SPEC_COLUMNS, DailyCsv, spec_row
 from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cutout
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
-from .commit_behind import CommitBehind, commit_behind_for
 from .contention import MAX_ATTEMPTS, give_way, partitions_of, say_given_way
 from .cutout_fetch import (
     AntaresAlertIds,
@@ -113,11 +111,9 @@ class Pipeline:
 
     def deliver(self, source: Source, messages: list[Message],
                 decoded: list[Decoded] | None = None,
-                recorded: Callable[[BatchOutcome], None] | None = None,
-                behind: CommitBehind | None = None) -> BatchOutcome:
+                recorded: Callable[[BatchOutcome], None] | None = None) -> BatchOutcome:
         """The one place that orders writes, the sync, the ledger and the offset commit;
-        `recorded` hears of the batch once the ledger holds it (even if the commit then fails);
-        with `behind`, the commit runs on its thread while the next batch is written."""
+        `recorded` hears of the batch once the ledger holds it (even if the commit then fails)."""
         assert self.output.ledger is not None
         if decoded is None:
             decoded = self.decode(messages)
@@ -126,10 +122,6 @@ class Pipeline:
             try:
                 outcome = self.write(messages, decoded)
                 fault_point("after-write")
-                if behind is not None:  # the batch before is committed: sync and record this one
-                    behind.settle(undo=functools.partial(give_way, self.output, [
-                        file.name for file in outcome.archive_files], outcome.cutout_files,
-                        set(outcome.cutout_files)))
                 self.output.make_durable()
                 fault_point("after-sync")
             except OSError as exc:
@@ -157,18 +149,11 @@ class Pipeline:
         fault_point("after-ledger")
         if recorded is not None:
             recorded(outcome)
-        if behind is None:
-            self._commit(source, messages, outcome)
-        else:  # the payloads are not needed to commit, nor kept while the next batch is written
-            behind.submit(functools.partial(self._commit, source, [
-                dataclasses.replace(m, payload=b"") for m in messages], outcome))
-        return outcome
-
-    def _commit(self, source: Source, messages: list[Message], outcome: BatchOutcome) -> None:
         source.commit(messages)
         fault_point("after-commit")
         if self.observer is not None:
             self.observer.batch_durable(self.output, outcome)
+        return outcome
 
     def write(self, messages: list[Message],
               results: list[Decoded] | None = None) -> BatchOutcome:
@@ -337,17 +322,11 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     started = time.monotonic()
     prefetch = Prefetcher(source, pipeline.decode, options,
                           slow_start=pipeline.fetch_cutouts is not None)
-    behind = commit_behind_for(source, functools.partial(record_losses, source, pipeline))
     try:
-        _consume_batches(source, pipeline, options, stop, progress, summary, prefetch, started,
-                         behind)
-        if behind is not None:
-            behind.settle()  # the last batch's commit, and its failure
+        _consume_batches(source, pipeline, options, stop, progress, summary, prefetch, started)
     finally:
         summary.elapsed = time.monotonic() - started  # true on a failure too
         prefetch.close()
-        if behind is not None:
-            behind.close()
         if pipeline.archive is not None:  # the archive files of a batch decoded, not written
             pipeline.archive.discard_all()
     progress.finish()
@@ -397,7 +376,7 @@ def record_losses(source: Source, pipeline: Pipeline) -> None:
 
 def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
                      stop: threading.Event, progress: Progress, summary: RunSummary,
-                     prefetch: Prefetcher, started: float, behind: CommitBehind | None) -> None:
+                     prefetch: Prefetcher, started: float) -> None:
     last_message = started
     holding = False  # memory freed by written batches, kept for the next ones (memory.py)
     while True:
@@ -416,10 +395,9 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
             if summary.messages == 0:
                 summary.joined_after = time.monotonic() - started
             delivering = time.monotonic()
-            if behind is None:  # else before the commit is handed over (commit_behind.py)
-                record_losses(source, pipeline)
+            record_losses(source, pipeline)
             try:
-                outcome = pipeline.deliver(source, batch, decoded, behind=behind,
+                outcome = pipeline.deliver(source, batch, decoded,
                                            recorded=functools.partial(summary.add, len(batch)))
             finally:
                 prefetch.written(len(batch), time.monotonic() - delivering)
@@ -433,8 +411,6 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
         if holding:  # the stream is idle: hand the batches' memory back
             release_freed_memory()
             holding = False
-        if behind is not None:  # the source sees one writing thread at a time
-            behind.settle()
         if source.caught_up():
             summary.outcome = "caught up"
             break

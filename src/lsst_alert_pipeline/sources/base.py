@@ -24,10 +24,8 @@ class Message:
 class Source(Protocol):
     """A source of messages; the pipeline commits only what its sinks made durable.
 
-    Threads: `poll_batch` and `keep_alive` are called by the prefetch (fetch) thread only;
-    every other method by the side that writes batches: the writing thread (pipeline/run.py),
-    or for `commit` the commit-behind thread while the next batch is written
-    (pipeline/commit_behind.py), never two of them at once. A source whose two sides share
+    Threads: `poll_batch` and `keep_alive` are called by the prefetch thread only; every other
+    method by the thread that writes batches (pipeline/run.py). A source whose two sides share
     state guards it (sources/kafka.py says which lock guards what)."""
 
     group_id: str  # the consumer group whose offsets `commit` moves; '' without a broker

@@ -6,9 +6,6 @@ from dataclasses import dataclass
 
 from ..config import Settings
 
-# librdkafka's default max.poll.interval.ms, when the configuration does not set it.
-MAX_POLL_INTERVAL_MS = 300_000
-
 
 @dataclass
 class RunOptions:
@@ -22,14 +19,9 @@ class RunOptions:
     max_messages: int | None = None
     duration: float | None = None
     poll_timeout: float = 1.0
-    # Seconds without a poll before the prefetch thread polls paused to stay in the group
-    # (prefetch.py): a fifth of max.poll.interval.ms leaves four fifths of it to spare.
-    keep_alive_after: float = MAX_POLL_INTERVAL_MS / 5000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunOptions:
-        interval = float(settings.kafka.get("max.poll.interval.ms", MAX_POLL_INTERVAL_MS))
         return cls(batch_size=settings.batch_size, batch_seconds=settings.batch_seconds,
                    idle_timeout=settings.idle_timeout, broker_timeout=settings.broker_timeout,
-                   max_messages=settings.max_messages, duration=settings.duration,
-                   keep_alive_after=interval / 5000)
+                   max_messages=settings.max_messages, duration=settings.duration)

@@ -1,5 +1,5 @@
-"""The prefetch threads: poll and decode the next batch while the current one is written, size
-batches by time as well as count, and keep the consumer in its group while a batch is slow.
+"""The prefetch thread: polls and decodes the next batch while the current one is written, sizes
+batches by time as well as count, and keeps the consumer in its group while a batch is slow.
 
 A member that does not poll within `max.poll.interval.ms` (300 s by default) is evicted by the
 group and its batch is redelivered, forever if every batch is that slow (a remote cutout API
@@ -7,20 +7,15 @@ one request per cutout; docs/antares.md). Two things prevent it:
 - batches are sized by time: the count of the next batch is what the measured write rate
   delivers in `batch_seconds` (never more than `batch_size`), so a batch stays a small
   fraction of the poll interval whatever the cutout API costs;
-- while two batches are in hand (one written, one waiting) for long, the fetch thread polls with
-  every assigned partition paused (`KafkaSource.keep_alive`): the poll resets librdkafka's
-  interval timer and serves rebalances, and takes no messages, so memory stays bounded. Only
-  once no poll came for `keep_alive_after` (a fifth of the interval): pausing purges
-  librdkafka's read-ahead (its maintainer: "pause() stops the fetcher and purges the local
-  queue of pre-fetched messages", confluent-kafka-go#260), so a pause every few hundred
-  milliseconds made each batch wait for its own fetch (docs/performance.md).
+- while two batches are in hand (one written, one waiting) the thread keeps polling with every
+  assigned partition paused (`KafkaSource.keep_alive`): the poll resets librdkafka's interval
+  timer and serves rebalances, and takes no messages, so memory stays bounded.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable
 
 from ..decode.batch import Outcome
@@ -33,12 +28,7 @@ FIRST_BATCH = 100  # before any rate is measured: small enough for a slow API, o
 
 
 class Prefetcher:
-    """Polls and decodes the next batch while the current one is written, in two threads.
-
-    The fetch thread polls (and is the only one to touch the source: `poll_batch`,
-    `keep_alive`); the decode thread decodes what it polled (in the decode process for a big
-    batch, pipeline/decode_worker.py) and hands it to the writer. So the next poll overlaps
-    the decode, and the decode of batch N+1 the write of batch N.
+    """Polls and decodes the next batch in a thread while the current one is written.
 
     At most two batches are in memory: the one being written and the next one, polled and
     decoded meanwhile; the one after is polled only once the first is written. That bounds
@@ -52,19 +42,14 @@ class Prefetcher:
         self.decode = decode
         self.options = options
         self.slow_start = slow_start  # a remote cutout API: the first batch is small
-        # fetch thread -> decode thread -> writer; an exception travels the same way.
-        self.polled: queue.Queue[list[Message] | BaseException] = queue.Queue(maxsize=1)
         self.ready: queue.Queue[tuple[list[Message], list[Decoded]] | BaseException] = (
             queue.Queue(maxsize=1))
         self.stopping = threading.Event()
         self.slots = threading.Semaphore(2)  # batches polled and not yet written
-        self.taken = 0  # messages polled (the fetch thread's)
-        self.last_poll = time.monotonic()  # the fetch thread's
+        self.polled = 0
         self.rate: float | None = None  # messages written per second, recent batches
-        self.threads = [threading.Thread(target=self._fetch, name="prefetch", daemon=True),
-                        threading.Thread(target=self._decode, name="decode", daemon=True)]
-        for thread in self.threads:
-            thread.start()
+        self.thread = threading.Thread(target=self._work, name="prefetch", daemon=True)
+        self.thread.start()
 
     def batch_count(self) -> int:
         """How many messages to ask for: what is written in batch_seconds, at most batch_size."""
@@ -75,17 +60,14 @@ class Prefetcher:
         return max(1, min(self.options.batch_size, by_time))
 
     def _keep_alive(self) -> None:
-        """Poll paused if no poll came for keep_alive_after seconds, else nothing."""
-        if time.monotonic() - self.last_poll >= self.options.keep_alive_after:
-            self.source.keep_alive(0.2)
-            self.last_poll = time.monotonic()
+        self.source.keep_alive(0.2)
 
-    def _fetch(self) -> None:
+    def _work(self) -> None:
         try:
             while not self.stopping.is_set():
                 want = self.batch_count()
                 if self.options.max_messages is not None:
-                    want = min(want, self.options.max_messages - self.taken)
+                    want = min(want, self.options.max_messages - self.polled)
                     if want <= 0:
                         self.stopping.wait(self.options.poll_timeout)
                         continue
@@ -93,47 +75,23 @@ class Prefetcher:
                     self._keep_alive()
                     continue
                 batch = self.source.poll_batch(want, self.options.poll_timeout)
-                self.last_poll = time.monotonic()
                 if not batch:
                     self.slots.release()
-                self.taken += len(batch)
-                self._pass_on(batch)
+                self.polled += len(batch)
+                decoded = self.decode(batch) if batch else []
+                self._hand_over((batch, decoded))
         except BaseException as exc:  # handed to the writing thread, which stops the run
-            self._pass_on(exc)
-
-    def _pass_on(self, item: list[Message] | BaseException) -> None:
-        # The decode thread may be busy with a slow batch: poll (paused) while waiting.
-        while not self.stopping.is_set():
-            try:
-                self.polled.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                if not isinstance(item, BaseException):
-                    self._keep_alive()
-
-    def _decode(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                item = self.polled.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            try:
-                if isinstance(item, BaseException):
-                    raise item
-                self._hand_over((item, self.decode(item) if item else []))
-            except BaseException as exc:  # handed to the writing thread, which stops the run
-                self._hand_over(exc)
-                return
+            self._hand_over(exc)
 
     def _hand_over(self, item: tuple[list[Message], list[Decoded]] | BaseException) -> None:
-        # The writer may be busy with a slow batch for long; the fetch thread keeps the
-        # consumer in its group meanwhile (it waits for a slot, polling paused).
+        # The writer may be busy with a slow batch for long: poll (paused) while waiting.
         while not self.stopping.is_set():
             try:
                 self.ready.put(item, timeout=0.2)
                 return
             except queue.Full:
-                continue
+                if not isinstance(item, BaseException):
+                    self._keep_alive()
 
     def next(self, timeout: float) -> tuple[list[Message], list[Decoded]]:
         """The next (batch, decoded) pair; an empty batch when nothing came in time."""
@@ -155,5 +113,4 @@ class Prefetcher:
 
     def close(self) -> None:
         self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
+        self.thread.join(timeout=30)

@@ -2,7 +2,7 @@
 
 For each batch (`deliver`): write cutouts, CSV rows and dead letters (no sync) -> one sync of the
 output file system -> record the batch in the ledger (one SQLite commit) -> commit Kafka offsets.
-Meanwhile prefetch threads poll and decode the next batch (one ahead, so memory is bounded).
+Meanwhile a prefetch thread polls and decodes the next batch (one ahead, so memory is bounded).
 A crash anywhere in between leaves rows the ledger does not vouch for; `OutputDir.recover` cuts
 them off at the next start and the broker delivers those messages again (docs/architecture.md,
 Where each guarantee is enforced).
@@ -102,7 +102,7 @@ class Pipeline:
         self.observer = observer
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
-        """Decode and normalize a batch (no I/O but temp archive files: the decode thread)."""
+        """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
         results, kept = decode_batch(messages, self.schemas, self.max_inflated_bytes,
                                      self.archive is not None, self.broker)
         if self.archive is not None:

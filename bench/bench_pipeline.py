@@ -139,7 +139,7 @@ def mode_bare(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
 
 
 def family_cpu() -> float:
-    """CPU seconds of this process and of its live children (the decode process)."""
+    """CPU seconds of this process and of its live children."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = time.process_time()
     for listing in Path("/proc/self/task").glob("*/children"):
@@ -162,7 +162,7 @@ def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
     from lsst_alert_pipeline.pipeline.progress import Progress
 
     class CpuClock(Progress):
-        """Notes (wall, CPU of the process and its decode process) after each batch: the cores
+        """Notes (wall, CPU of the process and its children) after each batch: the cores
         busy once the group is joined and the first batch is in, i.e. while it runs steadily."""
 
         def __init__(self) -> None:
@@ -181,7 +181,7 @@ def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
     cpu_started = time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = consumer.consume(settings, progress=clock)
-    ended = resource.getrusage(resource.RUSAGE_CHILDREN)  # the decode process, ended and waited
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)  # children ended and waited for
     cpu = (time.process_time() - cpu_started + ended.ru_utime - children.ru_utime
            + ended.ru_stime - children.ru_stime)
     size = sum(p.stat().st_size for p in (workdir / "ours" / "cutouts").iterdir())

@@ -189,7 +189,7 @@ def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
     steady = last_wall - first_wall
     return {"alerts": summary.alerts_written, "seconds": summary.elapsed - summary.joined_after,
             "joined_after": summary.joined_after, "bytes": size, "exit_code": summary.exit_code,
-            "cpu_seconds": cpu, "batches": len(clock.marks),
+            "cpu_seconds": cpu, "batches": len(clock.marks), "stages": summary.stages,
             "cores": (last_cpu - first_cpu) / steady if steady > 0 else None}
 
 
@@ -276,7 +276,20 @@ def rate_row(name: str, result: dict[str, Any]) -> dict[str, Any]:
         row["cpu_ms_per_alert"] = round(1000 * result["cpu_seconds"] / max(result["alerts"], 1),
                                         2)
         row["cores"] = None if result["cores"] is None else round(result["cores"], 2)
+        row["stages"] = result.get("stages", {})
     return row
+
+
+def stage_lines(row: dict[str, Any]) -> list[str]:
+    """Issue 25 point 5: per thread and stage of a consumer run, the seconds it worked or
+    waited and the share of the run's wall time, so the next bottleneck shows."""
+    lines = [f"{row['mode']}: {row['seconds']:.1f} s"]
+    for thread, stages in row.get("stages", {}).items():
+        for name, stage in sorted(stages.items(), key=lambda item: -item[1]["seconds"]):
+            share = stage["seconds"] / row["seconds"] if row["seconds"] else 0.0
+            lines.append(f"  {thread:9} {stage['kind']:5} {name:24} {stage['seconds']:7.2f} s"
+                         f" {share:6.0%}")
+    return lines
 
 
 def target_lines(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
@@ -374,6 +387,10 @@ def main() -> int:
                   f"  ratio {result['ratio']:.2f}")
     for name, value in ratios.items():
         print(f"ratio {name:30} {value:.2f}")
+    print("\nwhere the consumer's time went (work and waits per thread, share of wall time):")
+    for row in rows:
+        if row.get("stages"):
+            print("\n".join(stage_lines(row)))
     print()
     lines, targets = target_lines(rows)
     print("\n".join(lines))

@@ -68,3 +68,43 @@ def test_each_batch_says_in_one_log_line_what_became_of_it(tmp_path, caplog) -> 
     assert len(lines) == 3  # 5 + 5 + 2 files: one line each, not one per alert
     assert sum(int(line.split("wrote ")[1].split(" ")[0]) for line in lines) == 12
     assert all("(files): wrote" in line and "dead-lettered" in line for line in lines)
+
+
+def test_the_run_says_per_thread_which_stage_worked_and_which_waited(tmp_path, caplog,
+                                                                      monkeypatch) -> None:
+    """Issue 25.5: a slow decode shows as the prefetch thread's work and as the writing
+    thread's wait, in the summary (kept in the ledger's run record) and in one log line."""
+    import logging
+    import time
+
+    from lsst_alert_pipeline.pipeline import run as pipeline_run
+
+    from .test_archive import simulated_payloads, write_files
+
+    real = pipeline_run.decode_batch
+
+    def slow_decode(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.4)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_run, "decode_batch", slow_decode)
+    write_files(tmp_path / "in", simulated_payloads(12, seed=72))
+    settings = config.load(environ={}, flags={"from_paths": [str(tmp_path / "in")],
+                                              "output_dir": str(tmp_path / "out"),
+                                              "batch_size": 4})
+    with caplog.at_level(logging.INFO, logger="lsst_alert_pipeline"):
+        summary = consumer.consume(settings)
+    assert summary.alerts_written == 12
+    prefetch, writing = summary.stages["prefetch"], summary.stages["writing"]
+    assert prefetch["decode and filter"]["kind"] == "work"
+    assert prefetch["decode and filter"]["times"] == 3
+    assert float(prefetch["decode and filter"]["seconds"]) >= 3 * 0.4
+    waited = sum(float(stage["seconds"]) for name, stage in writing.items()
+                 if stage["kind"] == "wait" and name.startswith("waiting for"))
+    assert waited >= 2 * 0.4  # the writer waits for each batch after the first one's decode
+    for name in ("cutouts and CSV", "sync", "ledger", "offset commit"):
+        assert writing[name]["times"] == 3, name
+    line = next(r.getMessage() for r in caplog.records
+                if r.getMessage().startswith("where the time went: "))
+    assert "prefetch thread worked" in line and "writing thread worked" in line
+    assert "decode and filter" in line and "(waiting)" in line

@@ -30,6 +30,8 @@ class RunSummary:
     elapsed: float = 0.0
     joined_after: float = 0.0  # seconds until the first batch: group join and first fetch
     partitions: list[dict[str, int | str]] = field(default_factory=list)
+    # Per thread and stage, seconds worked or waited (stages.py)
+    stages: dict[str, dict[str, dict[str, float | int | str]]] = field(default_factory=dict)
 
     def add(self, messages: int, outcome: BatchOutcome) -> None:
         """Count a batch the ledger holds (so a commit failing after it still counts it)."""
@@ -54,7 +56,7 @@ class RunSummary:
         return {name: getattr(self, name) for name in (
             "messages", "alerts_written", "already_written", "deadlettered", "missing_cutouts",
             "values_blanked", "filtered_out", "incomplete",
-            "lost_to_retention", "outcome", "exit_code", "elapsed", "partitions")}
+            "lost_to_retention", "outcome", "exit_code", "elapsed", "partitions", "stages")}
 
 
 @dataclass

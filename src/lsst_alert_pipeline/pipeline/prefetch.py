@@ -21,6 +21,7 @@ from collections.abc import Callable
 from ..decode.batch import Outcome
 from ..sources.base import Message, Source
 from .options import RunOptions
+from .stages import WAIT, StageClock
 
 Decoded = Outcome
 
@@ -37,8 +38,10 @@ class Prefetcher:
     new owner (this consumer again, or another member sharing the ledger) skips them."""
 
     def __init__(self, source: Source, decode: Callable[[list[Message]], list[Decoded]],
-                 options: RunOptions, slow_start: bool = False):
+                 options: RunOptions, slow_start: bool = False,
+                 clock: StageClock | None = None):
         self.source = source
+        self.clock = clock or StageClock()
         self.decode = decode
         self.options = options
         self.slow_start = slow_start  # a remote cutout API: the first batch is small
@@ -71,15 +74,21 @@ class Prefetcher:
                     if want <= 0:
                         self.stopping.wait(self.options.poll_timeout)
                         continue
-                if not self.slots.acquire(timeout=0.2):
+                with self.clock.timing("prefetch", "two batches in hand", WAIT):
+                    acquired = self.slots.acquire(timeout=0.2)
+                if not acquired:
                     self._keep_alive()
                     continue
-                batch = self.source.poll_batch(want, self.options.poll_timeout)
+                # Until the first message, the group is joined: not a cost of each batch.
+                with self.clock.timing("prefetch", "poll the broker" if self.polled
+                                       else "join and first fetch", WAIT):
+                    batch = self.source.poll_batch(want, self.options.poll_timeout)
                 if not batch:
                     self.slots.release()
                 self.polled += len(batch)
                 decoded = self.decode(batch) if batch else []
-                self._hand_over((batch, decoded))
+                with self.clock.timing("prefetch", "hand over", WAIT):
+                    self._hand_over((batch, decoded))
         except BaseException as exc:  # handed to the writing thread, which stops the run
             self._hand_over(exc)
 

@@ -57,6 +57,7 @@ from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
 from .screen import FILTERED_OUT, BrokerRun, decode_batch
+from .stages import WAIT, StageClock
 
 if TYPE_CHECKING:
     from ..sources.antares_thumbnails import FetchedCutouts, MissingState
@@ -100,13 +101,17 @@ class Pipeline:
         self.registered_csv: set[str] = set()
         self.max_inflated_bytes = max_inflated_bytes
         self.observer = observer
+        self.clock = StageClock()  # where the time goes (stages.py)
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
         """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
-        results, kept = decode_batch(messages, self.schemas, self.max_inflated_bytes,
-                                     self.archive is not None, self.broker)
+        with self.clock.timing("prefetch", "decode and filter"):
+            results, kept = decode_batch(messages, self.schemas, self.max_inflated_bytes,
+                                         self.archive is not None, self.broker)
         if self.archive is not None:
-            self.archive.prepare(messages, kept, dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
+            with self.clock.timing("prefetch", "archive encoding"):
+                self.archive.prepare(messages, kept,
+                                     dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
         return results
 
     def deliver(self, source: Source, messages: list[Message],
@@ -120,18 +125,21 @@ class Pipeline:
         spans = offset_ranges((m.topic, m.partition, m.offset) for m in messages)
         for attempt in range(MAX_ATTEMPTS):
             try:
-                outcome = self.write(messages, decoded)
+                with self.clock.timing("writing", "cutouts and CSV"):
+                    outcome = self.write(messages, decoded)
                 fault_point("after-write")
-                self.output.make_durable()
+                with self.clock.timing("writing", "sync", WAIT):
+                    self.output.make_durable()
                 fault_point("after-sync")
             except OSError as exc:
                 raise OutputError(f"writing to {self.output.root} failed: {exc}") from exc
             try:
-                self.output.ledger.record_batch(BatchRecord(
-                    outcome.written, outcome.csv_lengths, outcome.deadletters,
-                    [gap.as_row() for gap in outcome.missing], outcome.archive_files, spans,
-                    self.output.output_name, source.group_id,
-                    batch_deliveries(messages, decoded, outcome, self.broker)))
+                with self.clock.timing("writing", "ledger"):
+                    self.output.ledger.record_batch(BatchRecord(
+                        outcome.written, outcome.csv_lengths, outcome.deadletters,
+                        [gap.as_row() for gap in outcome.missing], outcome.archive_files, spans,
+                        self.output.output_name, source.group_id,
+                        batch_deliveries(messages, decoded, outcome, self.broker)))
                 break
             except AlertsTaken as lost:  # a rebalance: another member recorded them first
                 say_given_way(self.output, partitions_of(messages, decoded, lost.ids),
@@ -149,10 +157,12 @@ class Pipeline:
         fault_point("after-ledger")
         if recorded is not None:
             recorded(outcome)
-        source.commit(messages)
+        with self.clock.timing("writing", "offset commit", WAIT):
+            source.commit(messages)
         fault_point("after-commit")
         if self.observer is not None:
-            self.observer.batch_durable(self.output, outcome)
+            with self.clock.timing("writing", "notifications"):
+                self.observer.batch_durable(self.output, outcome)
         return outcome
 
     def write(self, messages: list[Message],
@@ -243,8 +253,10 @@ class Pipeline:
         if not wanted:
             return {}
         deadline = time.monotonic() + self.fetch_budget
-        results = self.fetch_cutouts.fetch_alerts(
-            [(self.alert_ids(record), CUTOUT_KINDS) for record in wanted.values()], deadline)
+        with self.clock.timing("writing", "cutout API", WAIT):
+            results = self.fetch_cutouts.fetch_alerts(
+                [(self.alert_ids(record), CUTOUT_KINDS) for record in wanted.values()],
+                deadline)
         say_missing(results)
         return dict(zip(wanted, results, strict=True))
 
@@ -321,7 +333,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     summary = summary or RunSummary()
     started = time.monotonic()
     prefetch = Prefetcher(source, pipeline.decode, options,
-                          slow_start=pipeline.fetch_cutouts is not None)
+                          slow_start=pipeline.fetch_cutouts is not None, clock=pipeline.clock)
     try:
         _consume_batches(source, pipeline, options, stop, progress, summary, prefetch, started)
     finally:
@@ -331,6 +343,9 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
             pipeline.archive.discard_all()
     progress.finish()
     summary.elapsed = time.monotonic() - started
+    summary.stages = pipeline.clock.as_dict()
+    if summary.messages:
+        log.info("where the time went: %s", pipeline.clock.line())
     # Losses found while the last batches were read go to the ledger; then the offsets move
     # past them even when nothing came after (else `status` shows the old position and the
     # next run counts the loss again).
@@ -390,7 +405,9 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
         if options.duration is not None and now - started >= options.duration:
             summary.outcome = "duration limit reached"
             break
-        batch, decoded = prefetch.next(options.poll_timeout)
+        with pipeline.clock.timing("writing", "waiting for a batch" if summary.messages
+                                   else "waiting for the first batch", WAIT):
+            batch, decoded = prefetch.next(options.poll_timeout)
         if batch:
             if summary.messages == 0:
                 summary.joined_after = time.monotonic() - started

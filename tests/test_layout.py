@@ -13,8 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lsst_alert_pipeline"
 
 # Modules at the package root that every stage may import: settings, error types, exit codes,
 # and the one home of antares-client's private names (antares_adapter.py).
-SHARED = {"config", "errors", "exitcodes", "masking", "antares_adapter", "broker_presets",
-          "__init__"}
+SHARED = {"config", "config_file", "errors", "exitcodes", "masking", "antares_adapter",
+          "broker_presets", "__init__"}
 
 # The flow, top to bottom: cli -> pipeline/ops/look -> sinks -> filter -> decode -> sources.
 BELOW_SINKS = {"sinks", "filter", "decode", "sources"}
@@ -37,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "decode": {"sources"},
     "sources": set(),
     "config": set(),
+    "config_file": set(),
     "broker_presets": set(),
     "masking": set(),
     "errors": set(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import tomllib
 import urllib.parse
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -268,7 +267,7 @@ def from_environment(environ: dict[str, str]) -> dict[str, Any]:
 
 def load(config_file: Path | None = None, environ: dict[str, str] | None = None,
          flags: dict[str, Any] | None = None, base: dict[str, Any] | None = None,
-         require_source: bool = True) -> Settings:
+         require_source: bool = True, source: int | None = None) -> Settings:
     """The effective settings, validated; ConfigurationError says what to fix.
 
     `base` sits under the file (lsst_alert_consumer.py passes its editable kafka_config there).
@@ -277,18 +276,10 @@ def load(config_file: Path | None = None, environ: dict[str, str] | None = None,
     settings = Settings()
     if base:
         _apply(settings, base, "lsst_alert_consumer.py")
-    path = config_file or (Path(environ[ENV_PREFIX + "CONFIG"])
-                           if environ.get(ENV_PREFIX + "CONFIG") else None)
-    if path is None and Path(DEFAULT_CONFIG_FILE).exists():
-        path = Path(DEFAULT_CONFIG_FILE)
-    if path is not None:
-        try:
-            document = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read the configuration file {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{path} is not valid TOML: {exc}") from exc
-        _apply(settings, document, str(path))
+    from .config_file import apply_document, read_config  # [[sources]] table `source` too
+
+    if (found := read_config(config_file, environ)) is not None:
+        apply_document(settings, *found, source)
     _apply(settings, from_environment(environ), "environment")
     _apply(settings, {k: v for k, v in (flags or {}).items() if v not in (None, (), [])},
            "command line")

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,7 +25,11 @@ from .options import (
     require_collection,
     settings_from,
     setup_logging,
+    sources_from,
 )
+
+if TYPE_CHECKING:
+    from ..pipeline.outcome import RunSummary
 
 log = logging.getLogger("lsst_alert_pipeline")
 
@@ -46,6 +50,7 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
       lsst-alerts consume --bootstrap-servers broker:9092 --topic lsst-extendedness-filtered
       lsst-alerts consume --preset antares --topic my_stream   # key/secret from environment
       lsst-alerts consume --from incoming/ --output-dir lsst_alerts
+      lsst-alerts consume --config brokers.toml   # each [[sources]] table in turn
     """
     # The handlers come first: a SIGTERM from cron or systemd while the settings are read and
     # the pipeline is imported must end the run cleanly (exit 4), not kill it mid-start-up.
@@ -65,7 +70,7 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
     setup_logging(log_level)
     unread = (params.get("config_file"), params.get("notify_urls") or (), params.get("output_dir"))
     try:
-        settings = settings_from(ctx, params)
+        sources = sources_from(ctx, params)
     except SystemExit as exit_:  # settings_from said what to fix; tell the URLs still readable
         if isinstance(exit_.__context__, ConfigurationError):
             from ..notify.unread import tell_unread_settings
@@ -80,16 +85,33 @@ def consume(ctx: click.Context, log_level: str, **params: Any) -> None:
                  exitcodes.MEANING[exitcodes.INTERRUPTED], received[0])
         sys.exit(exitcodes.INTERRUPTED)
     running.set()
-    log.info("LSST Alert Consumer starting: %s -> %s", settings.source_label, settings.output_dir)
+    # [notify] is the file's top level ([[sources]] tables may not set it): one notifier.
+    settings = sources[0] if isinstance(sources, list) else sources
     notifier = start_notifier(settings)
+    if isinstance(sources, list):
+        from ..pipeline.sources_run import consume_sources
+
+        log.info("LSST Alert Consumer starting: %d [[sources]] in turn -> %s", len(sources),
+                 settings.output_dir)
+        outcome = consume_sources(sources, stop, notifier, log_partitions)
+        log.info("LSST Alert Consumer finished (exit %d, %s, the worst of the sources'): %s",
+                 outcome.exit_code, exitcodes.MEANING.get(outcome.exit_code, "?"),
+                 outcome.line())
+        sys.exit(outcome.exit_code)
+    log.info("LSST Alert Consumer starting: %s -> %s", settings.source_label, settings.output_dir)
     summary = consumer.consume(settings, stop, observer=notifier)
+    log_partitions(summary)
+    log.info("LSST Alert Consumer finished (exit %d, %s): %s", summary.exit_code,
+             exitcodes.MEANING.get(summary.exit_code, "?"), summary.line())
+    sys.exit(summary.exit_code)
+
+
+def log_partitions(summary: RunSummary) -> None:
+    """One line per partition a run read: where its offsets stand."""
     for row in summary.partitions:
         log.info("partition %s/%s: read %s, committed %s, high watermark %s, lag %s, "
                  "lost to retention %s", row["topic"], row["partition"], row["read"],
                  row["committed"], row["high"], row["lag"], row["lost_to_retention"])
-    log.info("LSST Alert Consumer finished (exit %d, %s): %s", summary.exit_code,
-             exitcodes.MEANING.get(summary.exit_code, "?"), summary.line())
-    sys.exit(summary.exit_code)
 
 
 # The statuses come from their one home, exitcodes.py (the wrapper's own 9 and compact's 10
@@ -113,9 +135,14 @@ def config_check(ctx: click.Context, **params: Any) -> None:
     Example:
       LSST_ALERTS_KAFKA_SASL_PASSWORD=... lsst-alerts config check --preset antares --topic s
     """
-    settings = settings_from(ctx, params)
-    check_notify(settings)
-    click.echo(json.dumps(config.masked(settings), indent=2, default=str))
+    sources = sources_from(ctx, params)
+    if isinstance(sources, list):  # each [[sources]] table's effective settings, in order
+        check_notify(sources[0])
+        click.echo(json.dumps({"sources": [config.masked(settings) for settings in sources]},
+                              indent=2, default=str))
+        return
+    check_notify(sources)
+    click.echo(json.dumps(config.masked(sources), indent=2, default=str))
 
 
 @config_group.command("get")

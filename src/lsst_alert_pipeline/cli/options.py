@@ -171,6 +171,27 @@ def settings_from(ctx: click.Context, params: dict[str, Any],
     """The validated Settings of consumer_options' flags over the file, environment and base
     settings (lsst_alert_consumer.py passes those as ctx.obj), by resolve(); exits 2 on a
     configuration error."""
+    return resolve(ctx, *flags_from(params), require_source)
+
+
+def sources_from(ctx: click.Context, params: dict[str, Any]) -> list[Settings] | Settings:
+    """The Settings of each [[sources]] table of the file (config_file.load_sources), or the
+    one source's as settings_from gives them when the file has none; exits 2 on a
+    configuration error."""
+    from ..config_file import load_sources
+
+    config_file, flags = flags_from(params)
+    base = (ctx.find_root().obj or {}).get("base_settings")
+    try:
+        sources = load_sources(config_file, flags=flags, base=base)
+    except ConfigurationError as exc:
+        fail_configuration(exc)
+        raise AssertionError("unreachable") from exc
+    return sources or resolve(ctx, config_file, flags, require_source=True)
+
+
+def flags_from(params: dict[str, Any]) -> tuple[Path | None, dict[str, Any]]:
+    """--config, and the other consumer_options' flags as config.load takes them."""
     kafka = kafka_pairs(params.pop("kafka_pairs"))
     if params.get("bootstrap_servers"):
         kafka["bootstrap.servers"] = params.pop("bootstrap_servers")
@@ -182,7 +203,7 @@ def settings_from(ctx: click.Context, params: dict[str, Any],
     flags = {k: v for k, v in params.items() if v is not None}
     if kafka:
         flags["kafka"] = kafka
-    return resolve(ctx, config_file, flags, require_source)
+    return config_file, flags
 
 
 def ids_as_text(value: Any, name: str = "") -> Any:

@@ -86,6 +86,10 @@ def split_schema(version: str) -> SplitSchema | None:
     history = reader["fields"][0]["type"][array_branch]["items"]
     history["fields"] = [field for field in history["fields"]
                          if field["name"] in ("diaSourceId", "extendedness")]
+    for dia_object in (field for field in reader["fields"] if field["name"] == "diaObject"):
+        for branch in dia_object["type"]:  # ["null", record]: its diaObjectId alone
+            if isinstance(branch, dict) and branch.get("type") == "record":
+                branch["fields"] = [f for f in branch["fields"] if f["name"] == "diaObjectId"]
     return SplitSchema(fastavro.parse_schema(prefix, named_schemas={}),
                        fastavro.parse_schema(suffix, named_schemas={}),
                        fastavro.parse_schema(reader, named_schemas={}), array_branch, row_fields)

@@ -21,8 +21,9 @@ from .schemas import bundled_schema, inline_named_types
 SYNC_MARKER = b"LSSTalertsSYNC16"
 # An Avro body: bytes, or a memoryview of a payload past its wire header (no copy).
 Body = bytes | memoryview
-# What the CSV path reads past the triggering diaSource (read by fastavro from the prefix).
-NEEDED_AFTER_TRIGGER = ("prvDiaSources", "ssSource", "ssObject", "cutoutScience",
+# What the CSV path reads past the triggering diaSource (read by fastavro from the prefix);
+# diaObject for its diaObjectId alone, which stands in for a null diaSource.diaObjectId.
+NEEDED_AFTER_TRIGGER = ("prvDiaSources", "diaObject", "ssSource", "ssObject", "cutoutScience",
                         "cutoutTemplate", "cutoutDifference")
 
 
@@ -106,6 +107,11 @@ def tails_of(frame: Any, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [{} for _ in range(frame.height)]
     for name in columns:
         if name == "prvDiaSources":
+            continue
+        if name == "diaObject":  # its id only: the whole record is ~100 fields per row
+            ids = frame.get_column(name).struct.field("diaObjectId").to_list()
+            for row, dia_object_id in zip(rows, ids, strict=True):
+                row[name] = None if dia_object_id is None else {"diaObjectId": dia_object_id}
             continue
         for row, value in zip(rows, frame.get_column(name).to_list(), strict=True):
             row[name] = value

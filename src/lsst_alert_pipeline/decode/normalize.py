@@ -178,6 +178,9 @@ def normalize_rubin(record: dict[str, Any], version: str | None,
         or ss_object_id is not None
     )
     dia_object_id = source.get("diaObjectId")
+    dia_object = record.get("diaObject")
+    if dia_object_id is None and isinstance(dia_object, dict):  # the DIASource's may be null
+        dia_object_id = dia_object.get("diaObjectId")
     return AlertRecord(
         alertId=alert_id if alert_id is not None else dia_source_id,
         diaSourceId=dia_source_id,

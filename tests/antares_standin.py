@@ -14,11 +14,9 @@ with a 503 or a reset connection.
 from __future__ import annotations
 
 import gzip
-import http.server
 import json
 import socket
 import struct
-import threading
 import time
 import urllib.parse
 from collections import Counter
@@ -30,6 +28,8 @@ from lsst_alert_pipeline.decode.formats import decode_message
 from lsst_alert_pipeline.decode.normalize import normalize
 from lsst_alert_pipeline.filter.devkit_run import load_filter, run_on_alert
 from lsst_alert_pipeline.filter.relay import locus_message
+
+from .http_standin import RequestLog, StandinHandler, StandinServer
 
 KINDS = ("science", "template", "difference")
 GZIP_MIME = "application/gzip"
@@ -44,38 +44,25 @@ class Thumbnail:
 
 
 @dataclass
-class StandinState:
+class StandinState(RequestLog):
     alerts: dict[str, dict[str, Thumbnail]] = field(default_factory=dict)
     failures: dict[str, tuple[int, Failure]] = field(default_factory=dict)
     latency: float = 0.15
-    requests: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class AntaresStandin(http.server.ThreadingHTTPServer):
+class AntaresStandin(StandinServer):
     """The REST API's thumbnails endpoints on 127.0.0.1, in a thread of its own."""
 
-    daemon_threads = True
     request_queue_size = 128
 
     def __init__(self, latency: float = 0.15):
         self.state = StandinState(latency=latency)
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(target=self.serve_forever, name="antares-standin",
-                                        daemon=True)
-
-    def __enter__(self) -> AntaresStandin:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_Handler, "antares-standin")
 
     @property
     def base_url(self) -> str:
         """What `antares.api_url` is set to (the real one is https://api.antares.noirlab.edu/v2/)."""
-        return f"http://127.0.0.1:{self.server_address[1]}/v2/"
+        return f"{self.origin}/v2/"
 
     @property
     def latency(self) -> float:
@@ -120,12 +107,8 @@ class AntaresStandin(http.server.ThreadingHTTPServer):
             return Counter(self.state.requests)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(StandinHandler):
     server: AntaresStandin
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real API behind its load balancer
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server API
         state = self.server.state
@@ -149,7 +132,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if parts[:2] == ["v2", "thumbnail_files"] and len(parts) == 4 and served is not None:
             kind = parts[3].split(".")[0]
             if kind in served:
-                return self._send(200, served[kind].body, served[kind].filemime)
+                return self.send_body(200, served[kind].body, served[kind].filemime)
         return self._not_found(f"no such resource {path}")
 
     def _listing(self, alert_id: str, served: dict[str, Thumbnail]) -> dict[str, object]:
@@ -169,14 +152,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._json(404, {"errors": [{"status": "404", "title": "Not Found", "detail": detail}]})
 
     def _json(self, status: int, document: dict[str, object]) -> None:
-        self._send(status, json.dumps(document).encode(), "application/vnd.api+json")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_body(status, json.dumps(document).encode(), "application/vnd.api+json")
 
     def _fail(self, how: Failure) -> None:
         if how == "503":

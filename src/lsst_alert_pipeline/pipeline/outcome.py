@@ -8,8 +8,7 @@ from typing import Any
 
 from .. import exitcodes
 from ..sources.base import Message
-from .cutout_fetch import MissingCutout
-from .ledger import ArchiveFile, DeadLetter, WrittenAlert, offset_ranges
+from .ledger import ArchiveFile, DeadLetter, MissingCutoutRow, WrittenAlert, offset_ranges
 
 
 @dataclass
@@ -68,7 +67,7 @@ class BatchOutcome:
     cutout_files: dict[str, list[str]] = field(default_factory=dict)  # id -> names written
     already_written: int = 0
     missing_cutouts: int = 0
-    missing: list[MissingCutout] = field(default_factory=list)
+    missing: list[MissingCutoutRow] = field(default_factory=list)
     blanked: int = 0
     filtered_out: int = 0  # turned away by the local filter: not written, yet committed
 

@@ -137,7 +137,7 @@ class Pipeline:
                 with self.clock.timing("writing", "ledger"):
                     self.output.ledger.record_batch(BatchRecord(
                         outcome.written, outcome.csv_lengths, outcome.deadletters,
-                        [gap.as_row() for gap in outcome.missing], outcome.archive_files, spans,
+                        outcome.missing, outcome.archive_files, spans,
                         self.output.output_name, source.group_id,
                         batch_deliveries(messages, decoded, outcome, self.broker)))
                 break

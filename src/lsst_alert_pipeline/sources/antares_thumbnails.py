@@ -125,13 +125,19 @@ class AntaresThumbnails:
 
     def fetch(self, alert_id: str, kinds: Sequence[str] = KINDS,
               deadline: float | None = None) -> FetchedCutouts:
-        """One alert: the listing, then each wanted file; never raises for what it can name."""
+        """One alert, asked for only before `deadline`; never raises for what it can name."""
         result = FetchedCutouts(alert_id, {kind: None for kind in kinds})
         if deadline is not None and time.monotonic() > deadline:
             # The batch's time for the API is spent (it is down or crawling): do not queue
             # behind it; fill-cutouts asks for these later.
             result.lose(kinds, LATER, "not asked: the batch's time for the cutout API ran out")
             return result
+        return self.ask(result, kinds, deadline)
+
+    def ask(self, result: FetchedCutouts, kinds: Sequence[str],
+            deadline: float | None) -> FetchedCutouts:
+        """ANTARES's answer: the listing, then each wanted file (subclasses: broker_cutouts.py)."""
+        alert_id = result.alert_id
         quoted = urllib.parse.quote(alert_id, safe=":")
         try:
             response = self._get(f"alerts/{quoted}/thumbnails", deadline)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from collections.abc import Sequence
 
 from .antares_thumbnails import (
@@ -39,7 +38,7 @@ FIELDS = {kind: f"cutout{kind.capitalize()}" for kind in KINDS}
 
 
 class BrokerCutouts(AntaresThumbnails):
-    """A broker's cutout API: `fetch` asks for one alert, the rest is ANTARES's machinery."""
+    """A broker's cutout API: `ask` asks for one alert, the rest is ANTARES's machinery."""
 
     broker = ""
 
@@ -48,15 +47,11 @@ class BrokerCutouts(AntaresThumbnails):
         """The prefix of the alert ids this fetcher answers for (fill_cutouts.py)."""
         return f"{self.broker}:"
 
-    def fetch(self, alert_id: str, kinds: Sequence[str] = KINDS,
-              deadline: float | None = None) -> FetchedCutouts:
-        result = FetchedCutouts(alert_id, {kind: None for kind in kinds})
-        if deadline is not None and time.monotonic() > deadline:
-            result.lose(kinds, LATER, "not asked: the batch's time for the cutout API ran out")
-            return result
-        dia_source_id = alert_id.removeprefix(self.id_prefix)
+    def ask(self, result: FetchedCutouts, kinds: Sequence[str],
+            deadline: float | None) -> FetchedCutouts:
+        dia_source_id = result.alert_id.removeprefix(self.id_prefix)
         if not dia_source_id.isdigit():
-            result.lose(kinds, GONE, f"{alert_id!r} names no diaSourceId")
+            result.lose(kinds, GONE, f"{result.alert_id!r} names no diaSourceId")
             return result
         self.fill(result, dia_source_id, kinds, deadline)
         return result

@@ -287,8 +287,8 @@ def stage_lines(row: dict[str, Any]) -> list[str]:
     for thread, stages in row.get("stages", {}).items():
         for name, stage in sorted(stages.items(), key=lambda item: -item[1]["seconds"]):
             share = stage["seconds"] / row["seconds"] if row["seconds"] else 0.0
-            lines.append(f"  {thread:9} {stage['kind']:5} {name:24} {stage['seconds']:7.2f} s"
-                         f" {share:6.0%}")
+            lines.append(f"  {thread:9} {stage['kind']:5} {name:28} {stage['seconds']:7.2f} s"
+                         f" {share:6.0%}  CPU {stage.get('cpu', 0.0):6.2f} s")
     return lines
 
 

@@ -99,6 +99,9 @@ def test_the_run_says_per_thread_which_stage_worked_and_which_waited(tmp_path, c
     assert prefetch["decode and filter"]["kind"] == "work"
     assert prefetch["decode and filter"]["times"] == 3
     assert float(prefetch["decode and filter"]["seconds"]) >= 3 * 0.4
+    # The thread's own CPU: a sleep is wall time, not work of the processor
+    assert float(prefetch["decode and filter"]["cpu"]) < float(
+        prefetch["decode and filter"]["seconds"]) - 1.0
     waited = sum(float(stage["seconds"]) for name, stage in writing.items()
                  if stage["kind"] == "wait" and name.startswith("waiting for"))
     assert waited >= 2 * 0.4  # the writer waits for each batch after the first one's decode

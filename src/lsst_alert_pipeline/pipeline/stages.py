@@ -23,6 +23,7 @@ class Stage:
     name: str
     kind: str  # WORK: the thread computes or writes; WAIT: it waits for another thread or I/O
     seconds: float = 0.0
+    cpu: float = 0.0  # of the thread itself (user + system) during the stage
     times: int = 0
 
 
@@ -34,31 +35,34 @@ class StageClock:
         self._lock = threading.Lock()
         self._stages: dict[tuple[str, str], Stage] = {}
 
-    def add(self, thread: str, name: str, kind: str, seconds: float) -> None:
+    def add(self, thread: str, name: str, kind: str, seconds: float, cpu: float) -> None:
         with self._lock:
             stage = self._stages.setdefault((thread, name), Stage(thread, name, kind))
             stage.seconds += seconds
+            stage.cpu += cpu
             stage.times += 1
 
     @contextmanager
     def timing(self, thread: str, name: str, kind: str = WORK) -> Iterator[None]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
-            self.add(thread, name, kind, time.perf_counter() - started)
+            self.add(thread, name, kind, time.perf_counter() - started,
+                     time.thread_time() - cpu)
 
     def stages(self) -> list[Stage]:
         with self._lock:
-            return [Stage(s.thread, s.name, s.kind, s.seconds, s.times)
+            return [Stage(s.thread, s.name, s.kind, s.seconds, s.cpu, s.times)
                     for s in self._stages.values()]
 
     def as_dict(self) -> dict[str, dict[str, dict[str, float | int | str]]]:
-        """{thread: {stage: {kind, seconds, times}}}, in the order the stages first ran."""
+        """{thread: {stage: {kind, seconds, cpu, times}}}, in the order the stages first ran."""
         found: dict[str, dict[str, dict[str, float | int | str]]] = {}
         for stage in self.stages():
             found.setdefault(stage.thread, {})[stage.name] = {
-                "kind": stage.kind, "seconds": round(stage.seconds, 3), "times": stage.times}
+                "kind": stage.kind, "seconds": round(stage.seconds, 3),
+                "cpu": round(stage.cpu, 3), "times": stage.times}
         return found
 
     def line(self) -> str:

@@ -169,7 +169,8 @@ def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
             super().__init__(interval=3600)
             self.marks: list[tuple[float, float]] = []
 
-        def update(self, written: int, skipped: int, dead: int) -> None:
+        def update(self, written: int, skipped: int, dead: int, messages: int = 0,
+                   backlog: Any = None) -> None:
             self.marks.append((time.perf_counter(), family_cpu()))
 
     settings = config.load(environ={}, flags={

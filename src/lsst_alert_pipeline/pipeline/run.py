@@ -421,7 +421,7 @@ def _consume_batches(source: Source, pipeline: Pipeline, options: RunOptions,
             log.info("%s", outcome.line(batch, time.monotonic() - delivering))
             last_message = time.monotonic()
             progress.update(summary.alerts_written, summary.already_written,
-                            summary.deadlettered)
+                            summary.deadlettered, summary.messages, source.backlog)
             del batch, decoded
             holding = True
             continue

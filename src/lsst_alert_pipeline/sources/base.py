@@ -47,6 +47,11 @@ class Source(Protocol):
         """Nothing is left to read: every message the source holds is committed."""
         ...
 
+    def backlog(self) -> int | None:
+        """Messages left to write as far as the source knows without asking a broker (the
+        progress line's estimate of the time left); None when it cannot tell."""
+        ...
+
     def broker_down_for(self) -> float:
         """Seconds since the broker stopped answering; 0 while it answers."""
         ...
@@ -77,6 +82,9 @@ class Brokerless:
 
     def keep_alive(self, timeout: float) -> None:
         """No session to keep: the prefetch thread's own wait is the pause."""
+
+    def backlog(self) -> int | None:
+        return None
 
     def broker_down_for(self) -> float:
         return 0.0

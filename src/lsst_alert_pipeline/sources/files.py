@@ -44,6 +44,10 @@ class FileSource(Brokerless):
         """No offsets to commit (the ledger records what was written); count what is done."""
         self.delivered += len(messages)
 
+    def backlog(self) -> int:
+        """Files whose outputs are not yet durable."""
+        return len(self.files) - self.delivered
+
     def caught_up(self) -> bool:
         """Every file's outputs are durable (handed out is not enough: the next batch is
         decoded ahead while the current one is written)."""

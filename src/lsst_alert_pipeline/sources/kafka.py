@@ -399,6 +399,23 @@ class KafkaSource:
             report.append(row)
         return report
 
+    def backlog(self) -> int | None:
+        """Messages past the committed offsets up to the high watermarks librdkafka last saw in
+        a fetch (no request to the broker); None before every partition has been fetched."""
+        with self._state:
+            assignment = list(self.assignment)
+            committed_next = dict(self.committed_next)
+        if not assignment:
+            return None
+        left = 0
+        for tp in assignment:
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), cached=True)
+            if high < 0:
+                return None
+            left += max(0, high - committed_next.get((tp.topic, tp.partition), max(low, 0)))
+        return left
+
     def caught_up(self) -> bool:
         """Lag 0 on every assigned partition, watermarks read afresh (never just 'quiet')."""
         with self._state:

@@ -299,3 +299,23 @@ def test_a_dead_letter_of_a_decoded_alert_names_its_diasourceid_and_diaobjectid(
                                                            record.diaObjectId)
     assert (f"diaSourceId {record.diaSourceId}, diaObjectId {record.diaObjectId}"
             in caplog.text)
+
+
+def test_a_consume_without_notifications_loads_neither_the_digest_nor_its_plotting(
+        tmp_path: Path) -> None:
+    """The digest's imports (the report's matplotlib) cost ~0.5 s: a cron run that
+    sends nothing must not pay them at every start (they once came with `consume`)."""
+    import subprocess
+    import sys
+
+    write_wire_files(simulate_alerts(3, schema_version="11.1", seed=5, history=(0, 1)),
+                     tmp_path / "in", "11.1")
+    probe = ("import sys\nfrom lsst_alert_pipeline.cli import main\n"
+             "try:\n    main(['consume', '--from', sys.argv[1], '--output-dir', sys.argv[2]])\n"
+             "except SystemExit as end:\n"
+             "    print(end.code, sorted(m for m in ('matplotlib', 'astropy.visualization', "
+             "'lsst_alert_pipeline.notify.digest') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "in"),
+                           str(tmp_path / "out")], capture_output=True, text=True, check=False,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr[-2000:]

@@ -15,12 +15,12 @@ from ..errors import ConfigurationError
 from .options import EXIT_NOT_DELIVERED, setup_logging
 
 if TYPE_CHECKING:
-    from ..notify import Notifier
+    from ..notify.notifier import Notifier
 
 
 def check_notify(settings: Settings) -> None:
     """`config check`: a bad --notify-when exits 2 like any other setting."""
-    from ..notify import Notifier
+    from ..notify.notifier import Notifier
 
     try:
         Notifier.checked(settings)
@@ -31,7 +31,7 @@ def check_notify(settings: Settings) -> None:
 
 def start_notifier(settings: Settings) -> Notifier | None:
     """`consume`'s notifier; a bad --notify-when exits 2 (after telling the URLs)."""
-    from ..notify import Notifier
+    from ..notify.notifier import Notifier
 
     try:
         return Notifier.start(settings)
@@ -72,7 +72,7 @@ def notify(test: bool, config_file: Path | None, urls: tuple[str, ...]) -> None:
     Example:
       lsst-alerts notify --test --notify 'mailto://me:PASS@smtp.example.org?to=me@example.org'
     """
-    from ..notify import send
+    from ..notify.send import send
 
     if not test:
         raise click.UsageError("say what to send: --test")
@@ -115,7 +115,8 @@ def digest(output_dir: Path | None, date: str | None, report: bool, config_file:
     Example (cron, after the night's consume):
       lsst-alerts digest --output-dir lsst_alerts --notify 'mailto://...'
     """
-    from ..notify import collect_digest, digest_message, send
+    from ..notify.digest import collect_digest, digest_message
+    from ..notify.send import send
     from ..ops.status import current_day_obs
 
     if date is not None and not (len(date) == 8 and date.isdigit()):

@@ -1,0 +1,151 @@
+"""Catch-up benchmark: a backlog of the realistic mix consumed by `lsst-alerts consume`, this
+checkout against another (`--baseline`), side by side in one run.
+
+    .venv/bin/python bench/bench_catchup.py [--alerts 100000] [--source files|kafka]
+        [--baseline OLD_CHECKOUT/src] [--rounds 1] [--json FILE]
+
+Issue 25 point 3: a backlog of 100,000 alerts of the mix consumed in at most a third of the
+time of the consumer as it was when the issue was filed (git worktree of 1eaf03d as the
+baseline), memory bounded (each consumer is its own process; its peak RSS is printed), progress
+shown with an estimate of the time left (the consumer's own log lines, shown as they come).
+
+The backlog is alert files (`consume --from`) by default: the test broker keeps every message
+in memory, and 100,000 alerts of the mix are ~15 GB. `--source kafka` publishes them to the
+test broker instead (keep `--alerts` to what memory holds, ~20,000). Input and each run's output
+are on the disk beside this file's temp folder; every output is deleted after its run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+SRC = BENCH.parent / "src"
+TARGET = 1 / 3  # issue 25: at most a third of the baseline's time
+
+
+def make_backlog(count: int, folder: Path) -> int:
+    """The realistic mix (the simulator's history mix) as wire files, with a progress line."""
+    from lsst_alert_pipeline.decode.schemas import latest_version
+    from lsst_alert_pipeline.simulate import encode_wire, simulate_alerts
+
+    version = latest_version()
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    for index, alert in enumerate(simulate_alerts(count, schema_version=version, seed=25)):
+        (folder / f"{index:07d}.wire").write_bytes(encode_wire(alert, version))
+        if index % 10_000 == 9_999:
+            print(f"  {index + 1:,} of {count:,} alerts simulated "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+    return count
+
+
+def publish(broker: Any, folder: Path, topic: str) -> None:
+    broker.create_topic(topic, 1)
+    chunk: list[bytes] = []
+    for path in sorted(folder.iterdir()):
+        chunk.append(path.read_bytes())
+        if len(chunk) == 1000:
+            broker.produce(topic, chunk, **{"linger.ms": 20, "batch.num.messages": 1000})
+            chunk = []
+    broker.produce(topic, chunk, **{"linger.ms": 20, "batch.num.messages": 1000})
+
+
+def consume(name: str, src: Path, source: list[str], output: Path) -> dict[str, Any]:
+    """One `consume` in its own process: wall time, its peak RSS (wait4's rusage is this child's
+    alone), the progress lines it logged, and its summary line."""
+    env = dict(os.environ, PYTHONPATH=str(src))
+    command = [sys.executable, "-m", "lsst_alert_pipeline.cli", "consume", *source,
+               "--output-dir", str(output)]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    assert child.stdout is not None
+    progress, summary = [], ""
+    for line in child.stdout:
+        if "progress:" in line:
+            progress.append(line.strip())
+            print(f"  [{name}] {line.strip()[-150:]}", flush=True)
+        elif "finished (exit" in line or "caught up:" in line:
+            summary = line.strip()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"{name}: consume exited {child.returncode}: {summary}")
+    written = sum(1 for _ in (output / "cutouts").iterdir()) // 3
+    shutil.rmtree(output, ignore_errors=True)
+    return {"run": name, "seconds": round(seconds, 1), "alerts": written,
+            "alerts_per_s": round(written / seconds, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "progress_lines": len(progress),
+            "last_progress": progress[-1] if progress else "", "summary": summary}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=100_000)
+    parser.add_argument("--source", choices=("files", "kafka"), default="files")
+    parser.add_argument("--baseline", type=Path, help="another checkout's src/ to compare with")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=BENCH / "results" / "catchup.json")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="lsst-catchup-", dir=BENCH.parent.parent))
+    print(f"simulating a backlog of {args.alerts:,} alerts of the mix in {workdir} ...",
+          flush=True)
+    backlog = workdir / "backlog"
+    make_backlog(args.alerts, backlog)
+    runs = [("ours", SRC)] + ([("baseline", args.baseline)] if args.baseline else [])
+    results = []
+    broker = None
+    try:
+        if args.source == "kafka":
+            from lsst_alert_pipeline.testing.broker import TansuBroker
+
+            broker = TansuBroker(log_path=workdir / "tansu.log").__enter__()
+            publish(broker, backlog, "backlog")
+            shutil.rmtree(backlog)
+        for round_ in range(args.rounds):
+            for name, src in (runs if round_ % 2 == 0 else runs[::-1]):
+                if broker is not None:
+                    group = f"catchup-{name}-{round_}"
+                    source = ["--topic", "backlog", "--bootstrap-servers", broker.bootstrap,
+                              "--group-id", group]
+                else:
+                    source = ["--from", str(backlog)]
+                print(f"consuming the backlog: {name} (round {round_ + 1}) ...", flush=True)
+                results.append(consume(name, src, source, workdir / f"out-{name}"))
+    finally:
+        if broker is not None:
+            broker.__exit__(None, None, None)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\n{'run':10} {'alerts':>8} {'s':>8} {'alerts/s':>9} {'peak RSS MB':>12}")
+    for row in results:
+        print(f"{row['run']:10} {row['alerts']:8,} {row['seconds']:8.1f} "
+              f"{row['alerts_per_s']:9,.0f} {row['peak_rss_mb']:12,}")
+    ratio = None
+    if args.baseline:
+        mean = {name: sum(r["seconds"] for r in results if r["run"] == name)
+                / sum(1 for r in results if r["run"] == name) for name, _ in runs}
+        ratio = mean["ours"] / mean["baseline"]
+        print(f"\ntime ours/baseline {ratio:.2f} (target <= {TARGET:.2f}: "
+              f"{'met' if ratio <= TARGET else 'NOT met'})")
+    last = next((r["last_progress"] for r in results if r["run"] == "ours"), "")
+    print(f"ours' last progress line: {last}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"alerts": args.alerts, "source": args.source,
+                                     "runs": results, "ratio": ratio}, indent=2))
+    print(f"written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -100,3 +100,4 @@ def test_a_kafka_backlog_is_the_high_watermark_past_the_committed_offset(
     assert recorder.seen and recorder.seen[-1] == (40, 0)
     # After each batch is committed, what is left is the rest of the topic, exactly
     assert all(left == 40 - read for read, left in recorder.seen), recorder.seen
+

@@ -455,6 +455,7 @@ class KafkaSource:
             threading.Thread(target=self._close_quietly, name="close-consumer",
                              daemon=True).start()
             return
+        self._committer.close()
         try:
             self.consumer.close()
         except (KafkaException, RuntimeError):

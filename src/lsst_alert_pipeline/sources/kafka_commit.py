@@ -38,7 +38,9 @@ class Committer:
 
     def __init__(self, consumer: Consumer):
         self.consumer = consumer
-        self.requests: queue.Queue[tuple[list[TopicPartition], Future[None]]] = queue.Queue()
+        # None ends the thread (close)
+        self.requests: queue.Queue[tuple[list[TopicPartition], Future[None]] | None] = (
+            queue.Queue())
         self.thread: threading.Thread | None = None
         self.stuck = False  # a commit got no answer by its deadline (the writing thread's)
 
@@ -50,9 +52,17 @@ class Committer:
         self.requests.put((offsets, done))
         return done
 
+    def close(self) -> None:
+        """End the thread once the commits asked for are done (a run in a process that runs
+        others, `[[sources]]` or a test, must not leave one behind per run)."""
+        if self.thread is not None:
+            self.requests.put(None)
+            self.thread.join(timeout=10)
+            self.thread = None
+
     def _work(self) -> None:
-        while True:
-            offsets, done = self.requests.get()
+        while (request := self.requests.get()) is not None:
+            offsets, done = request
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
                 done.set_result(None)

@@ -73,11 +73,11 @@ def test_a_signal_while_consume_starts_up_ends_it_with_exit_4_and_one_line(
     done = run_python("""
         import importlib, os, sys
         command = importlib.import_module("lsst_alert_pipeline.cli.consume")
-        real = command.settings_from
+        real = command.sources_from
         def settings_then_signal(*args, **kwargs):
             os.kill(os.getpid(), int(sys.argv[3]))
             return real(*args, **kwargs)
-        command.settings_from = settings_then_signal
+        command.sources_from = settings_then_signal
         from lsst_alert_pipeline.cli import main
         main(["consume", "--from", sys.argv[1], "--output-dir", sys.argv[2]])
         """, str(alert_packets / "rubin/boom_wire"), str(tmp_path / "out"), str(int(signum)))

@@ -154,9 +154,12 @@ def family_cpu() -> float:
 
 def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str, Any]:
     """(b) The consumer end to end: batched writes, one sync per batch, ledger, commits."""
-    from lsst_alert_pipeline.pipeline.memory import keep_batch_buffers
-
-    keep_batch_buffers()  # as the command line does, before polars loads
+    try:
+        from lsst_alert_pipeline.pipeline.memory import keep_batch_buffers
+    except ImportError:  # a --baseline from before the setting moved to the command line
+        pass
+    else:
+        keep_batch_buffers()  # as the command line does, before polars loads
     from lsst_alert_pipeline import config
     from lsst_alert_pipeline.pipeline import consume as consumer
     from lsst_alert_pipeline.pipeline.progress import Progress
@@ -190,7 +193,8 @@ def mode_ours(bootstrap: str, topic: str, count: int, workdir: Path) -> dict[str
     steady = last_wall - first_wall
     return {"alerts": summary.alerts_written, "seconds": summary.elapsed - summary.joined_after,
             "joined_after": summary.joined_after, "bytes": size, "exit_code": summary.exit_code,
-            "cpu_seconds": cpu, "batches": len(clock.marks), "stages": summary.stages,
+            "cpu_seconds": cpu, "batches": len(clock.marks),
+            "stages": getattr(summary, "stages", {}),  # a --baseline older than the clock
             "cores": (last_cpu - first_cpu) / steady if steady > 0 else None}
 
 

@@ -26,7 +26,7 @@ from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
 
 from ..errors import BrokerUnreachable, ConfigurationError, Interrupted
 from .base import Message
-from .kafka_commit import Committer, Rebalanced
+from .kafka_commit import Committer, Rebalanced, offsets_after
 from .kafka_settings import BATCH_BYTES, CONSUMER_DEFAULTS, CONSUMER_FORCED, librdkafka_config
 from .offsets import describe_partition, resolve_reset
 from .retention_watch import Loss, RetentionWatch
@@ -332,32 +332,11 @@ class KafkaSource:
     def commit(self, messages: list[Message]) -> None:
         """Commit, per partition, the offset after the last of these messages, and past the
         offsets retention deleted once they are in the ledger (sync, retried)."""
-        next_offsets: dict[tuple[str, int], int] = {}
-        for message in messages:
-            if message.topic is None or message.partition is None or message.offset is None:
-                continue
-            key = (message.topic, message.partition)
-            next_offsets[key] = max(next_offsets.get(key, 0), message.offset + 1)
-        # A partition that moved while the batch was written is not ours to commit: its outputs
-        # are in the ledger already, so its new owner skips them.
         owned = self._owned()
-        moved = [key for key in next_offsets if key not in owned]
-        for key in moved:
-            log.info("%s/%d moved to another consumer during the batch; not committing it",
-                     *key)
-            del next_offsets[key]
-        # A partition that moved away and back meanwhile: its other owner went further; never
-        # move the group's committed offset back over what that owner wrote.
         with self._state:
             committed_next = dict(self.committed_next)
-        behind = [key for key, offset in next_offsets.items()
-                  if offset <= committed_next.get(key, -1)]
-        for key in behind:
-            log.info("%s/%d: the group's committed offset is already %d, past this batch's "
-                     "(another member wrote it meanwhile); not committing it", *key,
-                     committed_next[key])
-            del next_offsets[key]
-        next_offsets = self.watch.past_losses(next_offsets, committed_next, owned)
+        next_offsets = self.watch.past_losses(offsets_after(messages, owned, committed_next),
+                                              committed_next, owned)
         if not next_offsets:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
@@ -413,7 +392,9 @@ class KafkaSource:
                 TopicPartition(tp.topic, tp.partition), cached=True)
             if high < 0:
                 return None
-            left += max(0, high - committed_next.get((tp.topic, tp.partition), max(low, 0)))
+            key = (tp.topic, tp.partition)
+            done = max(committed_next.get(key, 0), low, 0)
+            left += max(0, high - done)
         return left
 
     def caught_up(self) -> bool:

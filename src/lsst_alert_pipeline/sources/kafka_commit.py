@@ -10,12 +10,14 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from ..errors import BrokerUnreachable
+from .base import Message
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +108,27 @@ class Committer:
                 f"offset commit got no answer from the broker within {timeout:.0f} s "
                 "(--broker-timeout); outputs are safe and the ledger skips them when the broker "
                 "redelivers") from None
+
+
+def offsets_after(messages: Sequence[Message], owned: set[tuple[str, int]],
+                  committed_next: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+    """Per partition, the offset after the last of these messages; without the partitions that
+    moved away while the batch was written (their outputs are in the ledger: the new owner
+    skips them), and those whose group offset another member already moved past."""
+    next_offsets: dict[tuple[str, int], int] = {}
+    for message in messages:
+        if message.topic is None or message.partition is None or message.offset is None:
+            continue
+        key = (message.topic, message.partition)
+        next_offsets[key] = max(next_offsets.get(key, 0), message.offset + 1)
+    for key in [key for key in next_offsets if key not in owned]:
+        log.info("%s/%d moved to another consumer during the batch; not committing it", *key)
+        del next_offsets[key]
+    # Moved away and back meanwhile: never move the group's offset back over another's work.
+    for key in [key for key, offset in next_offsets.items()
+                if offset <= committed_next.get(key, -1)]:
+        log.info("%s/%d: the group's committed offset is already %d, past this batch's "
+                 "(another member wrote it meanwhile); not committing it", *key,
+                 committed_next[key])
+        del next_offsets[key]
+    return next_offsets

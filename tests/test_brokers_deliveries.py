@@ -43,6 +43,17 @@ def devkit_passed(filter_file: Path) -> set[int]:
             if r.passed}
 
 
+def overlapping_night(folder: Path) -> tuple[set[int], set[int], Path, set[int]]:
+    """The sample night as Fink and Lasair deliver it (Lasair's alerts a subset of Fink's), a
+    filter in `folder` that passes some of each and not others, and what the DevKit passes."""
+    fink_ids = {record["diaSource"]["diaSourceId"] for record in fink_stream().records}
+    lasair_ids = set(lasair_stream().trigger_ids())
+    own = no_sso_filter(folder)
+    passed = devkit_passed(own)
+    assert lasair_ids < fink_ids and passed & lasair_ids and fink_ids - passed
+    return fink_ids, lasair_ids, own, passed
+
+
 def settings_for(broker, preset: str | None, topic: str, output: Path,
                  environ: dict[str, str] | None = None, **extra: Any):
     flags: dict[str, Any] = {
@@ -72,11 +83,7 @@ def topics(broker) -> tuple[str, str]:
 def test_fink_then_lasair_each_delivery_is_recorded_with_its_verdict(
         broker, topics: tuple[str, str], tmp_path: Path) -> None:
     fink_topic, lasair_topic = topics
-    fink_ids = {record["diaSource"]["diaSourceId"] for record in fink_stream().records}
-    lasair_ids = set(lasair_stream().trigger_ids())
-    own = no_sso_filter(tmp_path)
-    passed = devkit_passed(own)
-    assert lasair_ids < fink_ids and passed & lasair_ids and fink_ids - passed
+    fink_ids, lasair_ids, own, passed = overlapping_night(tmp_path)
     output = tmp_path / "night"
     fink_run = consumer.consume(settings_for(broker, "fink", fink_topic, output,
                                              filter_path=str(own)))

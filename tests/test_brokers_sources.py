@@ -24,7 +24,7 @@ from lsst_alert_pipeline.sources.offsets import describe_group
 from .alerts import csv_rows
 from .fink_standin import fink_stream
 from .lasair_standin import LasairPages, lasair_stream
-from .test_brokers_deliveries import KINDS, devkit_passed, no_sso_filter
+from .test_brokers_deliveries import KINDS, devkit_passed, no_sso_filter, overlapping_night
 
 FINK_TOPIC, LASAIR_TOPIC = "fink_sources_lsst", "lasair_sources"
 
@@ -94,11 +94,7 @@ def committed(broker, group: str, topic: str) -> list[tuple[Any, Any]]:
 @pytest.mark.kafka
 def test_one_consume_reads_every_source_writing_each_passing_alert_once(
         broker, streams: None, tmp_path: Path) -> None:
-    fink_ids = {record["diaSource"]["diaSourceId"] for record in fink_stream().records}
-    lasair_ids = set(lasair_stream().trigger_ids())
-    own = no_sso_filter(tmp_path)
-    passed = devkit_passed(own)
-    assert lasair_ids < fink_ids and passed & lasair_ids and fink_ids - passed
+    fink_ids, lasair_ids, own, passed = overlapping_night(tmp_path)
     output = tmp_path / "night"
     with LasairPages() as pages:
         stored_pages(pages)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from lsst_alert_pipeline import config, exitcodes
 from lsst_alert_pipeline.pipeline import consume as consumer
@@ -50,19 +51,7 @@ def test_a_slow_last_batch_is_still_written_before_caught_up(tmp_path: Path,
 
 
 def test_each_batch_says_in_one_log_line_what_became_of_it(tmp_path, caplog) -> None:
-    import logging
-
-    from lsst_alert_pipeline import config
-    from lsst_alert_pipeline.pipeline import consume as consumer
-
-    from .test_archive import simulated_payloads, write_files
-
-    write_files(tmp_path / "in", simulated_payloads(12, seed=71))
-    settings = config.load(environ={}, flags={"from_paths": [str(tmp_path / "in")],
-                                              "output_dir": str(tmp_path / "out"),
-                                              "batch_size": 5})
-    with caplog.at_level(logging.INFO, logger="lsst_alert_pipeline"):
-        summary = consumer.consume(settings)
+    summary = consume_files_logged(tmp_path, caplog, seed=71, batch_size=5)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("batch of ")]
     assert summary.alerts_written == 12
     assert len(lines) == 3  # 5 + 5 + 2 files: one line each, not one per alert
@@ -74,12 +63,9 @@ def test_the_run_says_per_thread_which_stage_worked_and_which_waited(tmp_path, c
                                                                       monkeypatch) -> None:
     """Issue 25.5: a slow decode shows as the prefetch thread's work and as the writing
     thread's wait, in the summary (kept in the ledger's run record) and in one log line."""
-    import logging
     import time
 
     from lsst_alert_pipeline.pipeline import run as pipeline_run
-
-    from .test_archive import simulated_payloads, write_files
 
     real = pipeline_run.decode_batch
 
@@ -88,12 +74,7 @@ def test_the_run_says_per_thread_which_stage_worked_and_which_waited(tmp_path, c
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipeline_run, "decode_batch", slow_decode)
-    write_files(tmp_path / "in", simulated_payloads(12, seed=72))
-    settings = config.load(environ={}, flags={"from_paths": [str(tmp_path / "in")],
-                                              "output_dir": str(tmp_path / "out"),
-                                              "batch_size": 4})
-    with caplog.at_level(logging.INFO, logger="lsst_alert_pipeline"):
-        summary = consumer.consume(settings)
+    summary = consume_files_logged(tmp_path, caplog, seed=72, batch_size=4)
     assert summary.alerts_written == 12
     prefetch, writing = summary.stages["prefetch"], summary.stages["writing"]
     assert prefetch["decode and filter"]["kind"] == "work"
@@ -111,3 +92,17 @@ def test_the_run_says_per_thread_which_stage_worked_and_which_waited(tmp_path, c
                 if r.getMessage().startswith("where the time went: "))
     assert "prefetch thread worked" in line and "writing thread worked" in line
     assert "decode and filter" in line and "(waiting)" in line
+
+
+def consume_files_logged(folder: Path, caplog: Any, seed: int, batch_size: int) -> Any:
+    """12 simulated alert files consumed with the pipeline's INFO log captured."""
+    import logging
+
+    from .test_archive import simulated_payloads, write_files
+
+    write_files(folder / "in", simulated_payloads(12, seed=seed))
+    settings = config.load(environ={}, flags={"from_paths": [str(folder / "in")],
+                                              "output_dir": str(folder / "out"),
+                                              "batch_size": batch_size})
+    with caplog.at_level(logging.INFO, logger="lsst_alert_pipeline"):
+        return consumer.consume(settings)

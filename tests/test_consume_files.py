@@ -106,3 +106,19 @@ def consume_files_logged(folder: Path, caplog: Any, seed: int, batch_size: int) 
                                               "batch_size": batch_size})
     with caplog.at_level(logging.INFO, logger="lsst_alert_pipeline"):
         return consumer.consume(settings)
+
+
+def test_the_time_line_leaves_out_tiny_stages_but_counts_them() -> None:
+    from lsst_alert_pipeline.pipeline.stages import WAIT, StageClock
+
+    clock = StageClock()
+    clock.add("writing", "cutouts and CSV", "work", 2.0, 1.5)
+    clock.add("writing", "ledger", "work", 0.04, 0.04)
+    clock.add("writing", "sync", WAIT, 0.5, 0.0)
+    clock.add("prefetch", "decode and filter", "work", 0.01, 0.01)
+    line = clock.line()
+    assert line == ("writing thread worked 2.0 s and waited 0.5 s: cutouts and CSV 2.0 s, "
+                    "sync 0.5 s (waiting); prefetch thread worked 0.0 s and waited 0.0 s: "
+                    "no stage took 0.05 s")
+    assert clock.as_dict()["writing"]["ledger"] == {"kind": "work", "seconds": 0.04,
+                                                     "cpu": 0.04, "times": 1}

@@ -66,15 +66,18 @@ class StageClock:
         return found
 
     def line(self) -> str:
-        """One line per run: each thread's stages, work and waits, largest first."""
+        """One line per run: each thread's stages, work and waits, largest first (those under
+        0.05 s left out of the line, not out of the totals)."""
         parts = []
         for thread, stages in self.as_dict().items():
-            ordered = sorted(stages.items(), key=lambda item: -float(item[1]["seconds"]))
+            ordered = sorted(((name, stage) for name, stage in stages.items()
+                              if float(stage["seconds"]) >= 0.05),
+                             key=lambda item: -float(item[1]["seconds"]))
             worked = sum(float(s["seconds"]) for s in stages.values() if s["kind"] == WORK)
             waited = sum(float(s["seconds"]) for s in stages.values() if s["kind"] == WAIT)
             text = ", ".join(f"{name} {float(s['seconds']):.1f} s"
                              + (" (waiting)" if s["kind"] == WAIT else "")
-                             for name, s in ordered)
+                             for name, s in ordered) or "no stage took 0.05 s"
             parts.append(f"{thread} thread worked {worked:.1f} s and waited {waited:.1f} s: "
                          f"{text}")
         return "; ".join(parts)

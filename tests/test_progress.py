@@ -53,6 +53,23 @@ def test_a_source_that_cannot_tell_shows_no_estimate(monkeypatch: pytest.MonkeyP
     assert "20 alerts written" in line and "left" not in line and "to go" not in line
 
 
+def test_a_source_failing_to_tell_its_backlog_costs_the_estimate_not_the_run(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    monkeypatch.setattr(progress_module.time, "monotonic", clock)
+    shown = Progress(io.StringIO(), interval=1)
+
+    def broken() -> int:
+        raise RuntimeError("consumer closed")
+
+    with caplog.at_level(logging.INFO, logger="lsst_alert_pipeline"):
+        shown.update(10, 0, 0, messages=10, backlog=broken)
+        clock.now += 5
+        shown.update(20, 0, 0, messages=20, backlog=broken)
+    line = caplog.records[-1].getMessage()
+    assert "20 alerts written" in line and "to go" not in line
+
+
 def test_durations_are_as_precise_as_an_estimate() -> None:
     assert duration(0.2) == "1 s"
     assert duration(75) == "75 s"

@@ -42,7 +42,10 @@ class Progress:
         rate = written / max(now - self.started, 1e-9)
         text = (f"{written:,} alerts written, {skipped:,} already on disk, "
                 f"{dead:,} dead-lettered ({rate:,.0f}/s)")
-        left = backlog() if backlog is not None else None
+        try:
+            left = backlog() if backlog is not None else None
+        except Exception:  # noqa: BLE001 - an estimate is not worth stopping a run for
+            left = None
         if left is not None:
             text += f", {left:,} messages left"
             # The rate since the first batch: the group's join is not a cost of what is left.

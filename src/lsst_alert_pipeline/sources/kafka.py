@@ -388,8 +388,11 @@ class KafkaSource:
             return None
         left = 0
         for tp in assignment:
-            low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), cached=True)
+            try:  # a progress line never stops the run
+                low, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(tp.topic, tp.partition), cached=True)
+            except KafkaException:
+                return None
             if high < 0:
                 return None
             key = (tp.topic, tp.partition)

@@ -104,19 +104,11 @@ def broker_values(record: dict[str, Any], version: str | None) -> dict[str, Any]
     return {FINK_PREFIX + name: value for name, value in record.items() if name not in names}
 
 
-def with_object_id(alert: AlertRecord, packet: dict[str, Any]) -> AlertRecord:
-    """diaObjectId from diaObject when the DIASource has none (null or absent)."""
-    dia_object = packet.get("diaObject")
-    if alert.diaObjectId is None and isinstance(dia_object, dict):
-        alert.diaObjectId = dia_object.get("diaObjectId")
-    return alert
-
-
 def fink_records(key: bytes | None, value: bytes) -> list[AlertRecord]:
     """The normalized record of one Fink message (with its packet for the local filter)."""
     decoded = decode_fink(key, value)
     packet = rubin_packet(decoded.record, decoded.schema_version)
-    alert = with_object_id(normalize_rubin(packet, decoded.schema_version), packet)
+    alert = normalize_rubin(packet, decoded.schema_version)  # diaObjectId too
     alert.extra[BROKER_COLUMNS] = broker_values(decoded.record, decoded.schema_version)
     alert.extra[PACKET] = DecodedAlert("rubin", packet, "fink", decoded.schema_version)
     return [alert]

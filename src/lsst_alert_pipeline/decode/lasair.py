@@ -25,7 +25,7 @@ import math
 from typing import Any
 
 from ..errors import InvalidMessage
-from .fink import BROKER_COLUMNS, PACKET, with_object_id
+from .fink import BROKER_COLUMNS, PACKET
 from .formats import DecodedAlert
 from .normalize import AlertRecord, normalize_rubin
 
@@ -113,7 +113,7 @@ def lasair_records(key: bytes | None, value: bytes) -> list[AlertRecord]:
     message = decode_lasair(value)
     alert = full_alert(message, value)
     packet = rubin_packet(alert)
-    record = with_object_id(normalize_rubin(packet, None), packet)
+    record = normalize_rubin(packet, None)  # diaObjectId from diaObject when null
     record.extra[BROKER_COLUMNS] = broker_values(message, alert)
     record.extra[PACKET] = DecodedAlert("rubin", packet, "lasair", None)
     record.extra[CUTOUT_ALERT_ID] = f"lasair:{record.diaSourceId}"

@@ -70,6 +70,7 @@ class BatchOutcome:
     missing: list[MissingCutoutRow] = field(default_factory=list)
     blanked: int = 0
     filtered_out: int = 0  # turned away by the local filter: not written, yet committed
+    incomplete: dict[str, int] = field(default_factory=dict)  # written, lacking what it says
 
     def line(self, messages: Sequence[Message], seconds: float) -> str:
         """The batch in one log line: where it came from and what became of it."""
@@ -80,4 +81,3 @@ class BatchOutcome:
                 f"{len(self.written):,} alerts, {self.already_written:,} already on disk, "
                 f"{len(self.deadletters):,} dead-lettered, {self.missing_cutouts:,} missing "
                 f"cutouts, {self.filtered_out:,} filtered out, in {seconds:.1f} s")
-    incomplete: dict[str, int] = field(default_factory=dict)  # written, lacking what it says

@@ -32,7 +32,7 @@ def test_a_slow_last_batch_is_still_written_before_caught_up(tmp_path: Path,
     incoming = tmp_path / "incoming"
     write_wire_files(simulate_alerts(20, schema_version="11.1", seed=22, history=(0, 1)),
                      incoming, "11.1")
-    real_decode = Pipeline.decode
+    real_screen = Pipeline.screen
     calls = []
 
     def slow_for_the_last_batch(self, messages):
@@ -41,13 +41,59 @@ def test_a_slow_last_batch_is_still_written_before_caught_up(tmp_path: Path,
             import time
 
             time.sleep(1.5)
-        return real_decode(self, messages)
+        return real_screen(self, messages)
 
-    monkeypatch.setattr(Pipeline, "decode", slow_for_the_last_batch)
+    monkeypatch.setattr(Pipeline, "screen", slow_for_the_last_batch)
     out = tmp_path / "out"
     summary = consumer.consume(config.load(environ={}, flags={
         "from_paths": [str(incoming)], "output_dir": str(out), "batch_size": 10}))
     assert summary.outcome == "caught up" and summary.alerts_written == 20
+    assert calls == [10, 10]
+
+
+def test_a_batch_is_archive_encoded_while_the_next_one_is_decoded(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """Issue 25: the archive encoding (polars, mostly outside Python's lock) has a thread of
+    its own, so the prefetch thread decodes the next batch meanwhile; every alert is still
+    written and archived once."""
+    import threading
+
+    import polars as pl
+
+    from lsst_alert_pipeline.pipeline.run import Pipeline
+
+    incoming = tmp_path / "incoming"
+    write_wire_files(simulate_alerts(30, schema_version="11.1", seed=23, history=(0, 2)),
+                     incoming, "11.1")
+    real_screen, real_prepare = Pipeline.screen, Pipeline.prepare
+    screened: list[str] = []
+    encoded: list[tuple[str, bool]] = []
+    second_decode = threading.Event()
+
+    def screen(self, messages):  # type: ignore[no-untyped-def]
+        screened.append(threading.current_thread().name)
+        if len(screened) == 2:
+            second_decode.set()
+        return real_screen(self, messages)
+
+    def prepare(self, messages, results):  # type: ignore[no-untyped-def]
+        # The first batch's encoding waits for the second batch's decode: run one after the
+        # other on one thread, this wait would time out.
+        overlapped = second_decode.wait(timeout=20) if not encoded else True
+        encoded.append((threading.current_thread().name, overlapped))
+        return real_prepare(self, messages, results)
+
+    monkeypatch.setattr(Pipeline, "screen", screen)
+    monkeypatch.setattr(Pipeline, "prepare", prepare)
+    out = tmp_path / "out"
+    summary = consumer.consume(config.load(environ={}, flags={
+        "from_paths": [str(incoming)], "output_dir": str(out), "batch_size": 10}))
+    assert summary.outcome == "caught up" and summary.alerts_written == 30
+    assert set(screened) == {"prefetch"} and len(screened) == 3
+    assert encoded == [("encoding", True)] * 3
+    assert summary.stages["encoding"]["archive encoding"]["times"] == 3
+    archived = pl.read_parquet(sorted(out.glob("archive/**/*.parquet")))
+    assert archived.height == 30 and archived["diaSourceId"].n_unique() == 30
 
 
 def test_each_batch_says_in_one_log_line_what_became_of_it(tmp_path, caplog) -> None:

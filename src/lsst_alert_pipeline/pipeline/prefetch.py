@@ -1,5 +1,7 @@
 """The prefetch thread: polls and decodes the next batch while the current one is written, sizes
 batches by time as well as count, and keeps the consumer in its group while a batch is slow.
+With the archive on, an encoding thread between them encodes a decoded batch's archive files
+(polars, mostly outside Python's lock) while the prefetch thread decodes the next one.
 
 A member that does not poll within `max.poll.interval.ms` (300 s by default) is evicted by the
 group and its batch is redelivered, forever if every batch is that slow (a remote cutout API
@@ -24,6 +26,7 @@ from .options import RunOptions
 from .stages import WAIT, StageClock
 
 Decoded = Outcome
+Handed = tuple[list[Message], list[Decoded]] | BaseException  # a batch, or why the run stops
 
 FIRST_BATCH = 100  # before any rate is measured: small enough for a slow API, one sync more
 
@@ -31,24 +34,32 @@ FIRST_BATCH = 100  # before any rate is measured: small enough for a slow API, o
 class Prefetcher:
     """Polls and decodes the next batch in a thread while the current one is written.
 
-    At most two batches are in memory: the one being written and the next one, polled and
-    decoded meanwhile; the one after is polled only once the first is written. That bounds
-    memory at any backlog. A rebalance does not wait for batches in hand: their outputs reach
-    the ledger before their offsets are committed, so when a partition moves meanwhile, its
-    new owner (this consumer again, or another member sharing the ledger) skips them."""
+    At most two batches are in memory (three with `prepare`, one being encoded): the one being
+    written and the next one, polled and decoded meanwhile; the one after is polled only once
+    the first is written. That bounds memory at any backlog. A rebalance does not wait for
+    batches in hand: their outputs reach the ledger before their offsets are committed, so
+    when a partition moves meanwhile, its new owner (this consumer again, or another member
+    sharing the ledger) skips them."""
 
     def __init__(self, source: Source, decode: Callable[[list[Message]], list[Decoded]],
                  options: RunOptions, slow_start: bool = False,
-                 clock: StageClock | None = None):
+                 clock: StageClock | None = None,
+                 prepare: Callable[[list[Message], list[Decoded]], None] | None = None):
         self.source = source
         self.clock = clock or StageClock()
         self.decode = decode
         self.options = options
         self.slow_start = slow_start  # a remote cutout API: the first batch is small
-        self.ready: queue.Queue[tuple[list[Message], list[Decoded]] | BaseException] = (
-            queue.Queue(maxsize=1))
+        self.ready: queue.Queue[Handed] = queue.Queue(maxsize=1)
         self.stopping = threading.Event()
-        self.slots = threading.Semaphore(2)  # batches polled and not yet written
+        # Batches polled and not yet written: one written, one decoded (and one encoded).
+        self.slots = threading.Semaphore(2 if prepare is None else 3)
+        self.prepare = prepare
+        self.decoded: queue.Queue[Handed] = queue.Queue(maxsize=1)
+        self.encoder = None
+        if prepare is not None:
+            self.encoder = threading.Thread(target=self._encode, name="encoding", daemon=True)
+            self.encoder.start()
         self.polled = 0
         self.rate: float | None = None  # messages written per second, recent batches
         self.thread = threading.Thread(target=self._work, name="prefetch", daemon=True)
@@ -88,18 +99,41 @@ class Prefetcher:
                 self.polled += len(batch)
                 decoded = self.decode(batch) if batch else []
                 with self.clock.timing("prefetch", "hand over", WAIT):
-                    self._hand_over((batch, decoded))
+                    self._hand_over((batch, decoded), self.next_stage)
         except BaseException as exc:  # handed to the writing thread, which stops the run
-            self._hand_over(exc)
+            self._hand_over(exc, self.next_stage)
 
-    def _hand_over(self, item: tuple[list[Message], list[Decoded]] | BaseException) -> None:
-        # The writer may be busy with a slow batch for long: poll (paused) while waiting.
+    @property
+    def next_stage(self) -> queue.Queue[Handed]:
+        return self.ready if self.prepare is None else self.decoded
+
+    def _encode(self) -> None:
+        """The encoding thread: each decoded batch's archive files, in order, then to the
+        writer; a failure from the prefetch thread passes through unchanged."""
+        assert self.prepare is not None
         while not self.stopping.is_set():
             try:
-                self.ready.put(item, timeout=0.2)
+                item = self.decoded.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if not isinstance(item, BaseException) and item[0]:
+                try:
+                    self.prepare(*item)
+                except BaseException as exc:  # noqa: BLE001 - the writer stops the run with it
+                    item = exc
+            with self.clock.timing("encoding", "hand over", WAIT):
+                self._hand_over(item, self.ready, keep_alive=False)
+
+    def _hand_over(self, item: Handed, to: queue.Queue[Handed],
+                   keep_alive: bool = True) -> None:
+        # The writer may be busy with a slow batch for long: poll (paused) while waiting. Only
+        # the prefetch thread polls: librdkafka's consumer is not polled from two threads.
+        while not self.stopping.is_set():
+            try:
+                to.put(item, timeout=0.2)
                 return
             except queue.Full:
-                if not isinstance(item, BaseException):
+                if keep_alive and not isinstance(item, BaseException):
                     self._keep_alive()
 
     def next(self, timeout: float) -> tuple[list[Message], list[Decoded]]:
@@ -123,3 +157,5 @@ class Prefetcher:
     def close(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=30)
+        if self.encoder is not None:
+            self.encoder.join(timeout=30)

@@ -33,12 +33,7 @@ from ..sinks.cutouts import check_fits, cutout_name, observation_stamp, write_cu
 from ..sinks.deadletter import write_deadletter
 from ..sources.base import Message, Source
 from .contention import MAX_ATTEMPTS, give_way, partitions_of, say_given_way
-from .cutout_fetch import (
-    AntaresAlertIds,
-    missing_cutout,
-    say_missing,
-    usable_cutouts,
-)
+from .cutout_fetch import AntaresAlertIds, missing_cutout, say_missing, usable_cutouts
 from .deliveries import DEAD_LETTERED, batch_deliveries
 from .hooks import fault_point
 from .ledger import (
@@ -56,7 +51,7 @@ from .outcome import BatchOutcome, RunSummary
 from .outputdir import OutputDir, OutputError
 from .prefetch import Prefetcher
 from .progress import Progress
-from .screen import FILTERED_OUT, BrokerRun, decode_batch
+from .screen import FILTERED_OUT, BrokerRun, decode_batch, kept_alerts
 from .stages import WAIT, StageClock
 
 if TYPE_CHECKING:
@@ -104,15 +99,22 @@ class Pipeline:
         self.clock = StageClock()  # where the time goes (stages.py)
 
     def decode(self, messages: list[Message]) -> list[Decoded]:
-        """Decode and normalize a batch (no I/O: the prefetch thread runs this)."""
-        with self.clock.timing("prefetch", "decode and filter"):
-            results, kept = decode_batch(messages, self.schemas, self.max_inflated_bytes,
-                                         self.archive is not None, self.broker)
-        if self.archive is not None:
-            with self.clock.timing("prefetch", "archive encoding"):
-                self.archive.prepare(messages, kept,
-                                     dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
+        """`screen`, then `prepare`: what the prefetch and encoding threads do, in one call."""
+        self.prepare(messages, results := self.screen(messages))
         return results
+
+    def screen(self, messages: list[Message]) -> list[Decoded]:
+        """Decode, normalize and run the local filter (no I/O: the prefetch thread runs this)."""
+        with self.clock.timing("prefetch", "decode and filter"):
+            return decode_batch(messages, self.schemas, self.max_inflated_bytes,
+                                self.archive is not None, self.broker)
+
+    def prepare(self, messages: list[Message], results: list[Decoded]) -> None:
+        """Encode the archive files of the alerts the filter keeps, under temp names."""
+        if self.archive is not None:
+            with self.clock.timing("encoding", "archive encoding"):
+                self.archive.prepare(messages, kept_alerts(results),
+                                     dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
 
     def deliver(self, source: Source, messages: list[Message],
                 decoded: list[Decoded] | None = None,
@@ -332,8 +334,9 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions,
     progress = progress or Progress()
     summary = summary or RunSummary()
     started = time.monotonic()
-    prefetch = Prefetcher(source, pipeline.decode, options,
-                          slow_start=pipeline.fetch_cutouts is not None, clock=pipeline.clock)
+    prefetch = Prefetcher(source, pipeline.screen, options,
+                          slow_start=pipeline.fetch_cutouts is not None, clock=pipeline.clock,
+                          prepare=pipeline.prepare if pipeline.archive is not None else None)
     try:
         _consume_batches(source, pipeline, options, stop, progress, summary, prefetch, started)
     finally:

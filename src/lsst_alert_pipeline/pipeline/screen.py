@@ -37,17 +37,19 @@ class BrokerRun:
 
 
 def decode_batch(messages: list[Message], schemas: SchemaSource, max_inflated_bytes: int,
-                 whole: bool, broker: BrokerRun | None) -> tuple[list[Outcome], list[Outcome]]:
-    """(every message's outcome, the outcomes without what the filter turned away)."""
+                 whole: bool, broker: BrokerRun | None) -> list[Outcome]:
+    """Every message's outcome, what the filter turned away marked (`kept_alerts` drops it)."""
     results = decode_and_normalize([message.payload for message in messages], schemas,
                                    max_inflated_bytes, whole, broker.preset if broker else None,
                                    [message.key for message in messages])
     if broker is None:
-        return results, results
+        return results
     if broker.preset is None and broker.local_filter is not None:
         judge_payloads(messages, results, broker.local_filter, schemas)
-        return results, screen(results, None, broker.label)
-    return results, screen(results, broker.local_filter, broker.label)
+        screen(results, None, broker.label)
+    else:
+        screen(results, broker.local_filter, broker.label)
+    return results
 
 
 def judge_payloads(messages: list[Message], results: list[Outcome],
@@ -71,9 +73,8 @@ def judge_payloads(messages: list[Message], results: list[Outcome],
 
 
 def screen(results: list[Outcome], local_filter: LocalFilter | None,
-           broker_label: str | None) -> list[Outcome]:
-    """Mark what the filter turns away and label every record; returns the results without
-    the alerts turned away (what the archive prepares)."""
+           broker_label: str | None) -> None:
+    """Mark what the filter turns away and label every record."""
     records = [record for result in results if isinstance(result, list) for record in result]
     if local_filter is not None:
         judged = [record for record in records if PACKET in record.extra]
@@ -84,5 +85,13 @@ def screen(results: list[Outcome], local_filter: LocalFilter | None,
     for record in records:
         record.extra.pop(PACKET, None)  # the whole packet is not kept past the decision
         record.extra[BROKER] = broker_label
+
+
+def kept_alerts(results: list[Outcome]) -> list[Outcome]:
+    """The results without the alerts the local filter turned away (what the archive
+    prepares); the results themselves when it turned none away."""
+    if not any(FILTERED_OUT in record.extra for result in results
+               if isinstance(result, list) for record in result):
+        return results
     return [[record for record in result if FILTERED_OUT not in record.extra]
             if isinstance(result, list) else result for result in results]

@@ -12,7 +12,8 @@ shown with an estimate of the time left (the consumer's own log lines, shown as 
 The backlog is alert files (`consume --from`) by default: the test broker keeps every message
 in memory, and 100,000 alerts of the mix are ~15 GB. `--source kafka` publishes them to the
 test broker instead (keep `--alerts` to what memory holds, ~20,000). Input and each run's output
-are on the disk beside this file's temp folder; every output is deleted after its run.
+are on the disk beside this file's temp folder; outputs are kept until the end, or until the
+disk needs the room (bench/outputs.py says why a deletion between runs would skew them).
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from outputs import RunFolders, folder_bytes
+
 BENCH = Path(__file__).resolve().parent
 SRC = BENCH.parent / "src"
 TARGET = 1 / 3  # issue 25: at most a third of the baseline's time
+OUTPUT_PER_ALERT = 200_000  # bytes an alert of the mix takes in an output, before one is measured
 
 
 def make_backlog(count: int, folder: Path) -> int:
@@ -83,8 +87,8 @@ def consume(name: str, src: Path, source: list[str], output: Path) -> dict[str, 
     if child.returncode != 0:
         raise RuntimeError(f"{name}: consume exited {child.returncode}: {summary}")
     written = sum(1 for _ in (output / "cutouts").iterdir()) // 3
-    shutil.rmtree(output, ignore_errors=True)
     return {"run": name, "seconds": round(seconds, 1), "alerts": written,
+            "output_bytes": folder_bytes(output),
             "alerts_per_s": round(written / seconds, 1),
             "peak_rss_mb": round(usage.ru_maxrss / 1024), "progress_lines": len(progress),
             "last_progress": progress[-1] if progress else "", "summary": summary}
@@ -104,7 +108,8 @@ def main() -> int:
     backlog = workdir / "backlog"
     make_backlog(args.alerts, backlog)
     runs = [("ours", SRC)] + ([("baseline", args.baseline)] if args.baseline else [])
-    results = []
+    results: list[dict[str, Any]] = []
+    outputs = RunFolders(workdir)  # kept until the end: a deletion slows the next run
     broker = None
     try:
         if args.source == "kafka":
@@ -121,11 +126,15 @@ def main() -> int:
                               "--group-id", group]
                 else:
                     source = ["--from", str(backlog)]
+                expect = (max(r["output_bytes"] for r in results) if results
+                          else args.alerts * OUTPUT_PER_ALERT)
+                output = outputs.new(f"{name}-{round_ + 1}", expect)
                 print(f"consuming the backlog: {name} (round {round_ + 1}) ...", flush=True)
-                results.append(consume(name, src, source, workdir / f"out-{name}"))
+                results.append(consume(name, src, source, output))
     finally:
         if broker is not None:
             broker.__exit__(None, None, None)
+        outputs.clear()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\n{'run':10} {'alerts':>8} {'s':>8} {'alerts/s':>9} {'peak RSS MB':>12}")
     for row in results:

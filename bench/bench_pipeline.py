@@ -37,11 +37,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from outputs import RunFolders
+
 BENCH = Path(__file__).resolve().parent
 CEILING = "disk ceiling (3 files/alert, sync per 500)"
 FETCH = "bare fetch, mix (confluent-kafka, no decode)"
 OURS_MIX = "(b) ours end to end, mix"
 TARGET = 0.25  # issue 25: consume at >= 0.25x min(bare fetch, disk ceiling)
+OUTPUT_PER_ALERT = 200_000  # bytes an alert of the mix takes in an output, at most
 # Every mode reads an exact count of messages, so Tansu's one-record-per-batch watermark limit
 # does not matter here and publishing may batch.
 BATCHED = {"linger.ms": 20, "batch.num.messages": 1000}
@@ -246,8 +249,6 @@ def run_child(mode: str, workdir: Path, src: Path | None = None,
     if done.returncode != 0:
         raise RuntimeError(f"{mode} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    shutil.rmtree(workdir / {"ceiling": "ceiling", "bare": "bare", "ours": "ours"}.get(
-        mode, "none"), ignore_errors=True)
     return result
 
 
@@ -361,10 +362,19 @@ def main() -> int:
                     continue
                 plan.append((name, "ours", {"topic": "mix", "count": mix}, src))
         plan.append(("(a) bare loop, mix", "bare", {"topic": "mix", "count": mix}, None))
-        for name, mode, options, src in plan:
-            print(f"measuring {name} ...", flush=True)
-            rows.append(rate_row(name, run_child(mode, workdir, src, **common, **options)))
-        decode = run_child("decode", workdir, seconds=args.seconds)
+        # Each run writes a folder of its own, kept until the end: a deletion between runs
+        # would slow the run after it (bench/outputs.py).
+        outputs = RunFolders(workdir)
+        try:
+            for name, mode, options, src in plan:
+                print(f"measuring {name} ...", flush=True)
+                writes = mode in ("ours", "bare", "ceiling")
+                folder = outputs.new(mode, OUTPUT_PER_ALERT * int(options["count"]) * writes)
+                folder.mkdir()
+                rows.append(rate_row(name, run_child(mode, folder, src, **common, **options)))
+            decode = run_child("decode", workdir, seconds=args.seconds)
+        finally:
+            outputs.clear()
     shutil.rmtree(workdir, ignore_errors=True)
     by_name = {row["mode"]: row for row in rows}
     first_mix = next(row for row in rows if row["mode"].startswith(OURS_MIX))

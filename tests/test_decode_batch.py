@@ -97,3 +97,46 @@ def test_a_heavy_alert_with_bytes_after_its_body_is_refused_as_the_full_decode_r
         if good is not payloads[1]:
             assert not isinstance(outcome, InvalidMessage)
             assert same_record(outcome[0], full_decode(good)[0])
+
+
+def test_the_scratch_file_is_one_per_thread_overwritten_by_each_read_and_emptied_when_idle(
+        ) -> None:
+    """The columnar reads go through one scratch file per thread (a new file per read cost the
+    kernel a fresh allocation of its pages): a smaller read after a larger one gives only its
+    own rows; the file is emptied on request and closed when its thread ends."""
+    import os
+    import threading
+    import weakref
+
+    from lsst_alert_pipeline.decode import columnar
+
+    version = "11.1"
+    alerts = list(simulate_alerts(30, schema_version=version, seed=31, history=(1, 3)))
+    bodies = [encode_wire(alert, version)[5:] for alert in alerts]
+    names = ["diaSource"]
+
+    def ids(count: int) -> list[int]:
+        frame = columnar.read_avro_container(
+            columnar.one_block_container(version, bodies[:count]), names)
+        return frame.get_column("diaSource").struct.field("diaSourceId").to_list()
+
+    expected = [alert["diaSource"]["diaSourceId"] for alert in alerts]
+    seen: dict[str, object] = {}
+
+    def in_a_thread() -> None:
+        assert ids(30) == expected
+        handle = columnar._scratch.handle
+        assert handle is not None
+        fd = handle.fileno()
+        assert ids(7) == expected[:7]  # the file was cut to the smaller container
+        assert columnar._scratch.handle is handle  # the same file, not a new one per read
+        assert os.fstat(fd).st_size > 0
+        columnar.release_scratch()
+        seen.update(size=os.fstat(fd).st_size, handle=weakref.ref(handle))
+
+    worker = threading.Thread(target=in_a_thread)
+    worker.start()
+    worker.join()
+    assert seen["size"] == 0
+    # Gone with its thread: a file object is closed when it is freed.
+    assert seen["handle"]() is None  # type: ignore[operator]

@@ -13,8 +13,10 @@ import functools
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from .schemas import bundled_schema, inline_named_types
 
@@ -64,8 +66,22 @@ def container_of(version: str, bodies: Sequence[Body]) -> bytes:
     return b"".join(parts)
 
 
-# A RAM-backed folder when there is one: the container is read back at once, then deleted.
+# A RAM-backed folder when there is one: the container is written there and read back at once.
 SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+# Where a process reaches its open files by path (Linux); elsewhere a named file per read.
+OPEN_FILES = Path("/proc/self/fd")
+
+
+class _Scratch(threading.local):
+    """Each thread's scratch file, unnamed, overwritten by every read: a new file per read
+    cost the kernel a fresh allocation and clearing of its ~70 MB of pages, then their release
+    (measured on 4,000 alerts read whole: 0.63 s of system time, 0.30 s with the file kept;
+    1.24 against 0.93 s in all). Closed when its thread ends; emptied by `release_scratch`."""
+
+    handle: IO[bytes] | None = None
+
+
+_scratch = _Scratch()
 
 
 def read_avro_container(container: bytes | Sequence[Body], columns: list[str]) -> Any:
@@ -74,13 +90,30 @@ def read_avro_container(container: bytes | Sequence[Body], columns: list[str]) -
     writing thread ran at half speed meanwhile); read from a path, it lets the other thread run."""
     import polars as pl
 
-    with tempfile.NamedTemporaryFile(dir=SCRATCH, suffix=".avro") as scratch:
-        if isinstance(container, bytes):
-            scratch.write(container)
-        else:
-            scratch.writelines(container)
-        scratch.flush()
-        return pl.read_avro(scratch.name, columns=columns)
+    parts = [container] if isinstance(container, bytes) else container
+    if not OPEN_FILES.is_dir():
+        with tempfile.NamedTemporaryFile(dir=SCRATCH, suffix=".avro") as named:
+            named.writelines(parts)
+            named.flush()
+            return pl.read_avro(named.name, columns=columns)
+    if _scratch.handle is None:
+        _scratch.handle = tempfile.TemporaryFile(dir=SCRATCH, suffix=".avro")  # noqa: SIM115
+    fd = _scratch.handle.fileno()
+    size = 0
+    for part in parts:
+        view = memoryview(part)
+        while view:
+            written = os.pwrite(fd, view, size)
+            size += written
+            view = view[written:]
+    os.ftruncate(fd, size)
+    return pl.read_avro(str(OPEN_FILES / str(fd)), columns=columns)
+
+
+def release_scratch() -> None:
+    """Hand back the memory of this thread's scratch file (the stream is idle)."""
+    if _scratch.handle is not None:
+        os.ftruncate(_scratch.handle.fileno(), 0)
 
 
 def read_after_trigger(version: str, bodies: list[bytes]) -> list[dict[str, Any]]:

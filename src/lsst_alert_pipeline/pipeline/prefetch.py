@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 
 from ..decode.batch import Outcome
+from ..decode.columnar import release_scratch
 from ..sources.base import Message, Source
 from .options import RunOptions
 from .stages import WAIT, StageClock
@@ -96,6 +97,7 @@ class Prefetcher:
                     batch = self.source.poll_batch(want, self.options.poll_timeout)
                 if not batch:
                     self.slots.release()
+                    release_scratch()  # the stream is idle: the decoder's scratch memory back
                 self.polled += len(batch)
                 decoded = self.decode(batch) if batch else []
                 with self.clock.timing("prefetch", "hand over", WAIT):

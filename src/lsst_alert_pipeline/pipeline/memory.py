@@ -45,7 +45,7 @@ _MALLOC_TRIM = _load_malloc_trim()
 
 
 def release_freed_memory() -> None:
-    """Hand what glibc keeps of freed memory (spread over the two threads' arenas) back to
+    """Hand what glibc keeps of freed memory (spread over the threads' arenas) back to
     the system: called when the stream is idle, not after every batch."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)

@@ -1,9 +1,10 @@
 """Where a run's time went: per thread and stage, how long it worked and how long it waited.
 
-The consumer has two threads (prefetch: poll, decode, filter, archive encoding; writing: files,
-sync, ledger, commit). When one waits for the other, or both for the broker or the disk, the
-run is slower than its CPU would allow; the end-of-run line says which stage to look at
-without a profiler, and `bench/bench_pipeline.py` prints it per mode.
+The consumer has three threads (prefetch: poll, decode, filter; encoding: the archive's files,
+with the archive on; writing: files, sync, ledger, commit). When one waits for another, or all
+for the broker or the disk, the run is slower than its CPU would allow; the end-of-run line
+says which stage to look at without a profiler, and `bench/bench_pipeline.py` prints it per
+mode.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -115,20 +116,24 @@ def test_the_scratch_file_is_one_per_thread_overwritten_by_each_read_and_emptied
     bodies = [encode_wire(alert, version)[5:] for alert in alerts]
     names = ["diaSource"]
 
-    def ids(count: int) -> list[int]:
-        frame = columnar.read_avro_container(
-            columnar.one_block_container(version, bodies[:count]), names)
-        return frame.get_column("diaSource").struct.field("diaSourceId").to_list()
+    def read(first: int, count: int) -> Any:
+        return columnar.read_avro_container(
+            columnar.one_block_container(version, bodies[first:first + count]), names)
+
+    def ids(frame: Any) -> list[int]:
+        return list(frame.get_column("diaSource").struct.field("diaSourceId").to_list())
 
     expected = [alert["diaSource"]["diaSourceId"] for alert in alerts]
     seen: dict[str, object] = {}
 
     def in_a_thread() -> None:
-        assert ids(30) == expected
+        whole = read(0, 30)
+        assert ids(whole) == expected
         handle = columnar._scratch.handle
         assert handle is not None
         fd = handle.fileno()
-        assert ids(7) == expected[:7]  # the file was cut to the smaller container
+        assert ids(read(20, 7)) == expected[20:27]  # the file was cut to the smaller container
+        assert ids(whole) == expected  # the frame read before owns its values: not the file's
         assert columnar._scratch.handle is handle  # the same file, not a new one per read
         assert os.fstat(fd).st_size > 0
         columnar.release_scratch()

@@ -7,7 +7,7 @@ such inode of its block group (fs/ext4/ialloc.c, `recently_deleted`). Measured h
 34 KB cutout file took 0.65 ms right after 45,000 files were deleted, 0.05 ms otherwise; 70 s
 after the deletion (with a sync) it still took 0.63 ms, 120 s after it 0.05 ms when few files
 were created meanwhile. The kernel's limits are 60 s, and 360 s while the inode's table block
-is dirty, which new files in the same block group keep it. Runs that alternate with deletions
+is dirty, as new files in the same block group keep it. Runs that alternate with deletions
 in between would each pay that or not by their place in the order. So outputs are kept; when
 the disk cannot hold the next one, the kept ones are deleted, the disk synced and the longer
 limit waited out, said in a line.

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,7 +98,9 @@ def consume(name: str, src: Path, source: list[str], output: Path) -> dict[str, 
             "output_bytes": folder_bytes(output),
             "cutout_bytes": folder_bytes(output / "cutouts"),
             "alerts_per_s": round(written / seconds, 1),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024), "progress_lines": len(progress),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            "progress_lines": len(progress),
             "last_progress": progress[-1] if progress else "", "summary": summary}
 
 
@@ -173,10 +176,12 @@ def main() -> int:
             broker.__exit__(None, None, None)
         outputs.clear()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\n{'run':10} {'alerts':>8} {'s':>8} {'alerts/s':>9} {'peak RSS MB':>12}")
+    print(f"\n{'run':10} {'alerts':>8} {'s':>8} {'alerts/s':>9} {'CPU s':>7} {'ms/alert':>9} "
+          f"{'peak RSS MB':>12}")
     for row in results:
         print(f"{row['run']:10} {row['alerts']:8,} {row['seconds']:8.1f} "
-              f"{row['alerts_per_s']:9,.0f} {row['peak_rss_mb']:12,}")
+              f"{row['alerts_per_s']:9,.0f} {row['cpu_seconds']:7.1f} "
+              f"{1000 * row['cpu_seconds'] / row['alerts']:9.2f} {row['peak_rss_mb']:12,}")
     mean = {name: sum(r["seconds"] for r in results if r["run"] == name)
             / sum(1 for r in results if r["run"] == name) for name, _ in runs}
     ratio = floor_ratio = None
@@ -193,6 +198,13 @@ def main() -> int:
             best = mean[FLOOR] / mean["baseline"]
             print(f"the I/O floor takes {best:.2f} of the baseline's time: no consumer that "
                   "reads and writes these bytes can do better on this machine")
+            cpu = {name: statistics.mean(r["cpu_seconds"] for r in results if r["run"] == name)
+                   for name in mean}
+            budget = (os.cpu_count() or 1) * mean["baseline"] * TARGET
+            print(f"CPU: at a third of the baseline's time, {os.cpu_count()} cores give "
+                  f"{budget:.0f} s; the I/O floor alone used {cpu[FLOOR]:.0f} s "
+                  f"({cpu[FLOOR] / budget:.0%} of it), ours {cpu['ours']:.0f} s, the baseline "
+                  f"{cpu['baseline']:.0f} s")
     last = next((r["last_progress"] for r in results if r["run"] == "ours"), "")
     print(f"ours' last progress line: {last}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -4,19 +4,19 @@ files, and nothing else (no decoding, no filter, no encoding), timed.
     .venv/bin/python bench/io_floor.py BACKLOG OUTPUT --cutout-bytes N --other-bytes M
         [--batch 500]
 
-Per alert: read its file whole; write three cutout files of N bytes each, under a temporary
-name then renamed (as sinks/cutouts.py does); and M bytes of everything else the consumer
-writes per alert (archive, CSV, ledger), as one file per batch. One sync of the file system per
-batch, the consumer's own (`OutputDir.make_durable`). Two threads, as the consumer's work is
-split: one reads the next batch's files and writes its other bytes under a temporary name (the
-consumer's archive files are written by its encoding thread), while the other writes the
-current batch's cutouts, renames its other file into place and syncs (at most two batches in
-hand). With everything on one thread, nothing overlapped and the floor took longer than the
-consumers; with two threads each writing whole batches, they contended for the cutouts
-folder's lock (`perf record`: the kernel spinning on it took 24% of the CPU). N and M come from a
-consumer's output of the same backlog (bench_catchup.py measures them); the bytes written are
-the file's own, repeated, so nothing is generated per alert. Prints one line: alerts, seconds,
-CPU seconds.
+Per alert: read its file whole; write three cutout files of N bytes each, under a temporary name
+then renamed (as sinks/cutouts.py does); and M bytes of everything else the consumer writes per
+alert (archive, CSV, ledger), as one file per batch. One sync of the file system per batch, the
+consumer's own (`OutputDir.make_durable`). Two threads, as the consumer's work is split: one
+reads the next batch's files and writes its other bytes under a temporary name (the consumer's
+archive files are written by its encoding thread), while the other writes the current batch's
+cutouts, renames its other file into place and syncs (at most three batches in hand, as in the
+consumer with its archive on: one written, one waiting, one being read). With everything on one
+thread, nothing overlapped and the floor took longer than the consumers; with two threads each
+writing whole batches, they contended for the cutouts folder's lock (`perf record`: the kernel
+spinning on it took 24% of the CPU). N and M come from a consumer's output of the same backlog
+(bench_catchup.py measures them); the bytes written are the file's own, repeated, so nothing is
+generated per alert. Prints one line: alerts, seconds, CPU seconds.
 """
 
 from __future__ import annotations

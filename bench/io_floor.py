@@ -36,14 +36,18 @@ KINDS = ("science", "template", "difference")
 Batch = tuple[list[tuple[int, bytes]], Path] | BaseException | None  # None: no more
 
 
+def sized(data: bytes, size: int) -> bytes:
+    """`size` bytes of `data`, repeated as often as needed."""
+    return (data * (1 + size // max(1, len(data))))[:size]
+
+
 def read_batches(batches: list[list[tuple[int, Path]]], others: Path, other_bytes: int,
                  to: queue.Queue[Batch]) -> None:
     try:
         for batch in batches:
             read = [(index, path.read_bytes()) for index, path in batch]
             temp = others / f".tmp-{batch[0][0]:08d}.bin"
-            temp.write_bytes(b"".join((data * (1 + other_bytes // max(1, len(data))))
-                                      [:other_bytes] for _, data in read))
+            temp.write_bytes(b"".join(sized(data, other_bytes) for _, data in read))
             to.put((read, temp))
         to.put(None)
     except BaseException as exc:  # noqa: BLE001 - the writer raises it: the floor is not valid
@@ -53,7 +57,7 @@ def read_batches(batches: list[list[tuple[int, Path]]], others: Path, other_byte
 def write_batch(batch: list[tuple[int, bytes]], other: Path, output: OutputDir,
                 cutout_bytes: int) -> None:
     for index, data in batch:
-        blob = (data * (1 + cutout_bytes // max(1, len(data))))[-cutout_bytes:]
+        blob = sized(data, cutout_bytes)
         for kind in KINDS:
             name = f"{index}_{kind}.fits"
             temp = output.cutouts / f".tmp-{name}"
